@@ -1,0 +1,379 @@
+"""The policy interface every slatewise policy implements.
+
+Shapes are batch-first: ``n`` contexts of dimension ``d``, slates of ``k``
+distinct item indices into a catalog of ``n_items`` items.
+
+A policy is a small class with two verbs:
+
+* :meth:`SlatePolicy.select` — choose slates for ``(n, d)`` contexts and return
+  them with their propensities (a :class:`SlateDecision`);
+* :meth:`SlatePolicy.update` — learn from a batch of :class:`Feedback`.
+
+and one for off-policy evaluation, :meth:`SlatePolicy.action_dist`: the
+probability of each item at each slot, shape ``(n, n_items, k)``. The public
+methods check the contract and call the private ``_select``, ``_action_dist``
+and ``_update`` that subclasses write. State is saved as arrays plus JSON in a
+single ``.npz`` file, loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from simulator.logs import SlateLog
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+POLICY_FORMAT_VERSION = 1
+_REGISTRY: dict[str, type[SlatePolicy]] = {}
+P = TypeVar("P", bound="type[SlatePolicy]")
+
+
+class PolicyError(ValueError):
+    """A policy was called with input that breaks its contract."""
+
+
+def register_policy(name: str) -> Callable[[P], P]:
+    """Class decorator: make a policy loadable and constructible by ``name``."""
+
+    def wrap(cls: P) -> P:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"policy name {name!r} is already registered to {_REGISTRY[name]}")
+        _REGISTRY[name] = cls
+        cls.policy_name = name
+        return cls
+
+    return wrap
+
+
+def registered_policies() -> dict[str, type[SlatePolicy]]:
+    """Every registered policy class by name (a copy)."""
+    return dict(_REGISTRY)
+
+
+def make_policy(name: str, **params: Any) -> SlatePolicy:
+    """Construct the registered policy ``name`` with ``params``."""
+    if name not in _REGISTRY:
+        raise PolicyError(f"unknown policy {name!r}; choose one of {sorted(_REGISTRY)}")
+    return _REGISTRY[name](**params)
+
+
+@dataclass(frozen=True, slots=True)
+class SlateDecision:
+    """Slates chosen for a batch of contexts, with their propensities.
+
+    Attributes:
+        slate: shape (n, k), distinct item indices in position order.
+        pscore: shape (n,), probability of the whole slate under the policy.
+        pscore_item: shape (n, k), marginal probability of each item at its slot.
+        n_draws: ``None`` when the propensities are exact, else the number of
+            Monte Carlo draws used to estimate them.
+    """
+
+    slate: IntArray
+    pscore: FloatArray
+    pscore_item: FloatArray
+    n_draws: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """What happened after slates were shown.
+
+    Attributes:
+        context: shape (n, d).
+        slate: shape (n, k), the shown item indices.
+        reward: shape (n, k), per-slot reward (click, purchase or revenue).
+        pscore: shape (n,) logging propensity of each slate, or None.
+    """
+
+    context: FloatArray
+    slate: IntArray
+    reward: FloatArray
+    pscore: FloatArray | None = None
+
+    @classmethod
+    def from_log(cls, log: SlateLog) -> Feedback:
+        """Feedback from every row of a log (position logs use ``k = 1``)."""
+        return cls(
+            context=np.asarray(log.context, dtype=np.float64),
+            slate=np.asarray(log.slate),
+            reward=np.asarray(log.reward),
+            pscore=np.asarray(log.pscore),
+        )
+
+    @property
+    def n_rounds(self) -> int:
+        """Number of decisions in the batch."""
+        return int(self.slate.shape[0])
+
+
+def _as_mask(name: str, mask: Any, n: int, n_items: int) -> BoolArray | None:
+    if mask is None:
+        return None
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise PolicyError(f"`{name}` must be a boolean mask, found dtype {arr.dtype}.")
+    if arr.shape == (n_items,):
+        arr = np.broadcast_to(arr, (n, n_items))
+    if arr.shape != (n, n_items):
+        raise PolicyError(f"`{name}` must have shape ({n}, {n_items}) or ({n_items},), "
+                          f"found {arr.shape}.")
+    return arr
+
+
+class SlatePolicy(ABC):
+    """Base class of every policy: choose slates, give their distribution, learn.
+
+    Subclasses store their constructor arguments as attributes of the same
+    name (the configuration) and keep learned state private; they implement
+    ``_select``, ``_action_dist``, ``_update``, and ``_get_state`` /
+    ``_set_state`` for the arrays of their learned state.
+
+    Args:
+        n_items: catalog size.
+        k: slate length (distinct items per slate).
+        dim_context: context dimension ``d`` (0 for context-free policies, which
+            ignore the context they are given).
+        seed: seed of the policy's own ``numpy.random.Generator``.
+    """
+
+    policy_name: ClassVar[str] = "base"
+
+    def __init__(self, n_items: int, k: int, dim_context: int = 0, *,
+                 seed: int | None = None) -> None:
+        if not isinstance(n_items, int | np.integer) or n_items < 1:
+            raise PolicyError(f"`n_items` must be a positive integer, found {n_items!r}.")
+        if not isinstance(k, int | np.integer) or not 1 <= k <= n_items:
+            raise PolicyError(f"`k` must be an integer in [1, n_items={n_items}], found {k!r}.")
+        if not isinstance(dim_context, int | np.integer) or dim_context < 0:
+            raise PolicyError(f"`dim_context` must be an integer >= 0, found {dim_context!r}.")
+        self.n_items = int(n_items)
+        self.k = int(k)
+        self.dim_context = int(dim_context)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+
+    # ------------------------------------------------------------ public verbs
+    def select(self, context: Any, *, eligible: Any = None, required: Any = None) -> SlateDecision:
+        """Choose a slate for each context.
+
+        Args:
+            context: shape (n, d).
+            eligible: shape (n, n_items) or (n_items,) bool, items allowed in the
+                slate (default: all). At least ``k`` must be eligible per row.
+            required: shape (n, n_items) or (n_items,) bool; each slate holds at
+                least one of these items when any is eligible (e.g. cross-sells).
+
+        Returns:
+            The slates, shape (n, k), with ``pscore`` (n,) and ``pscore_item`` (n, k).
+        """
+        ctx, elig, req = self._check_inputs(context, eligible, required)
+        decision = self._select(ctx, elig, req)
+        self._check_decision(decision, ctx.shape[0], elig, req)
+        return decision
+
+    def action_dist(self, context: Any, *, eligible: Any = None, required: Any = None,
+                    n_draws: int | None = None) -> FloatArray:
+        """Probability of each item at each slot, shape (n, n_items, k).
+
+        Each slot's column sums to one over items. Exact where the policy allows;
+        Monte Carlo policies use ``n_draws`` draws (their default when None).
+        """
+        ctx, elig, req = self._check_inputs(context, eligible, required)
+        dist = self._action_dist(ctx, elig, req, n_draws)
+        expected = (ctx.shape[0], self.n_items, self.k)
+        if dist.shape != expected:
+            raise PolicyError(f"{type(self).__name__}._action_dist returned shape {dist.shape}, "
+                              f"expected {expected}.")
+        return dist
+
+    def update(self, feedback: Feedback) -> None:
+        """Learn from a batch of feedback (one event is a batch of one)."""
+        n = feedback.slate.shape[0]
+        if feedback.slate.ndim != 2 or feedback.slate.shape[1] not in (self.k, 1):
+            raise PolicyError(f"`feedback.slate` must have shape (n, {self.k}) or (n, 1), "
+                              f"found {feedback.slate.shape}.")
+        if feedback.reward.shape != feedback.slate.shape:
+            raise PolicyError(f"`feedback.reward` must have the shape of `feedback.slate` "
+                              f"{feedback.slate.shape}, found {feedback.reward.shape}.")
+        ctx = np.asarray(feedback.context, dtype=np.float64)
+        if self.dim_context and ctx.shape != (n, self.dim_context):
+            raise PolicyError(f"`feedback.context` must have shape ({n}, {self.dim_context}), "
+                              f"found {ctx.shape}.")
+        if feedback.slate.size and (feedback.slate.min() < 0 or feedback.slate.max() >= self.n_items):
+            raise PolicyError(f"`feedback.slate` holds items outside [0, {self.n_items - 1}].")
+        if not np.isfinite(feedback.reward).all():
+            raise PolicyError("`feedback.reward` holds NaN or infinite values.")
+        self._update(Feedback(ctx, np.asarray(feedback.slate, dtype=np.int64),
+                              np.asarray(feedback.reward, dtype=np.float64), feedback.pscore))
+
+    # ------------------------------------------------------------ to implement
+    @abstractmethod
+    def _select(self, context: FloatArray, eligible: BoolArray | None,
+                required: BoolArray | None) -> SlateDecision:
+        """Choose slates for validated inputs."""
+
+    @abstractmethod
+    def _action_dist(self, context: FloatArray, eligible: BoolArray | None,
+                     required: BoolArray | None, n_draws: int | None) -> FloatArray:
+        """Per-slot item distribution for validated inputs, shape (n, n_items, k)."""
+
+    @abstractmethod
+    def _update(self, feedback: Feedback) -> None:
+        """Learn from validated feedback."""
+
+    def _get_state(self) -> dict[str, np.ndarray[Any, Any]]:
+        """Learned state as named arrays (empty for stateless policies)."""
+        return {}
+
+    def _set_state(self, state: dict[str, np.ndarray[Any, Any]]) -> None:
+        """Restore what :meth:`_get_state` returned."""
+        if state:
+            raise PolicyError(f"{type(self).__name__} has no learned state, found {sorted(state)}.")
+
+    # ------------------------------------------------------------ configuration
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments, read back from attributes of the same name."""
+        params: dict[str, Any] = {}
+        for cls in type(self).__mro__:
+            if cls is object or "__init__" not in vars(cls):
+                continue
+            for name, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
+                if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                    continue
+                params.setdefault(name, getattr(self, name))
+        return params
+
+    def clone(self) -> SlatePolicy:
+        """A fresh, untrained policy with the same configuration."""
+        return type(self)(**self.get_params())
+
+    def reset(self) -> None:
+        """Forget what was learned and reseed, as if just constructed."""
+        fresh = self.clone()
+        self.__dict__.update(fresh.__dict__)
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save configuration, learned state and RNG state to one ``.npz`` file, atomically."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        state = self._get_state()
+        bad = [key for key in state if key.startswith("__")]
+        if bad:
+            raise PolicyError(f"state keys may not start with '__': {bad}")
+        meta = {
+            "format_version": POLICY_FORMAT_VERSION,
+            "policy": self.policy_name,
+            "params": _jsonable(self.get_params()),
+            "rng_state": self._rng.bit_generator.state,
+        }
+        arrays = dict(state)
+        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, allow_pickle=False, **arrays)
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return target
+
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> SlatePolicy:
+        """Load a policy saved by :meth:`save` (never unpickles anything)."""
+        source = Path(path)
+        try:
+            with np.load(source, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError) as err:
+            raise PolicyError(f"{source} is not a saved slatewise policy: {err}") from err
+        if "__meta__" not in arrays:
+            raise PolicyError(f"{source} is not a saved slatewise policy (no metadata).")
+        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+        if meta.get("format_version") != POLICY_FORMAT_VERSION:
+            raise PolicyError(f"{source} has policy format version {meta.get('format_version')}; "
+                              f"this slatewise reads version {POLICY_FORMAT_VERSION}.")
+        policy = make_policy(meta["policy"], **meta["params"])
+        policy._set_state(arrays)
+        policy._rng.bit_generator.state = meta["rng_state"]
+        return policy
+
+    # ------------------------------------------------------------ checks
+    def _check_inputs(self, context: Any, eligible: Any,
+                      required: Any) -> tuple[FloatArray, BoolArray | None, BoolArray | None]:
+        ctx = np.asarray(context)
+        if ctx.dtype.kind not in "fiub":
+            raise PolicyError(f"`context` must be numeric, found dtype {ctx.dtype}.")
+        if ctx.ndim != 2:
+            raise PolicyError(f"`context` must have shape (n, d), found {ctx.shape}; "
+                              "for one context pass context[None, :].")
+        if self.dim_context and ctx.shape[1] != self.dim_context:
+            raise PolicyError(f"`context` must have d = {self.dim_context} columns, "
+                              f"found {ctx.shape[1]}.")
+        ctx = ctx.astype(np.float64, copy=False)
+        if not np.isfinite(ctx).all():
+            row = int(np.flatnonzero(~np.isfinite(ctx).all(axis=1))[0])
+            raise PolicyError(f"`context` holds NaN or infinite values (row {row}).")
+        n = ctx.shape[0]
+        elig = _as_mask("eligible", eligible, n, self.n_items)
+        req = _as_mask("required", required, n, self.n_items)
+        if elig is not None:
+            short = elig.sum(axis=1) < self.k
+            if short.any():
+                row = int(np.flatnonzero(short)[0])
+                raise PolicyError(f"`eligible` allows {int(elig[row].sum())} items at row {row}; "
+                                  f"a slate needs k = {self.k}.")
+        return ctx, elig, req
+
+    def _check_decision(self, decision: SlateDecision, n: int, eligible: BoolArray | None,
+                        required: BoolArray | None) -> None:
+        slate = decision.slate
+        name = type(self).__name__
+        if slate.shape != (n, self.k):
+            raise PolicyError(f"{name} returned slates of shape {slate.shape}, "
+                              f"expected {(n, self.k)}.")
+        if decision.pscore.shape != (n,) or decision.pscore_item.shape != (n, self.k):
+            raise PolicyError(f"{name} returned propensities of shapes {decision.pscore.shape} "
+                              f"and {decision.pscore_item.shape}, expected ({n},) and "
+                              f"({n}, {self.k}).")
+        if self.k > 1:
+            ordered = np.sort(slate, axis=1)
+            if (ordered[:, 1:] == ordered[:, :-1]).any():
+                raise PolicyError(f"{name} returned a slate with a repeated item.")
+        if eligible is not None and not np.take_along_axis(eligible, slate, axis=1).all():
+            raise PolicyError(f"{name} returned an ineligible item.")
+        if required is not None:
+            allowed = required if eligible is None else required & eligible
+            has_any = allowed.any(axis=1)
+            hit = np.take_along_axis(allowed, slate, axis=1).any(axis=1)
+            if (has_any & ~hit).any():
+                raise PolicyError(f"{name} returned a slate without a required item.")
+
+
+def _jsonable(value: Any) -> Any:
+    """Constructor arguments as plain JSON (numpy scalars and arrays to Python)."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,1 @@
+"""Experiment configs, runners, reports and the ``slatewise`` command line."""

@@ -1,0 +1,1 @@
+"""Logs, ground-truth worlds and Gymnasium environments for slate decisions."""
