@@ -60,9 +60,11 @@ def _campaign_files(data_dir: Path, policy: str, campaign: str) -> tuple[Path, P
 def _bad_value(path: Path, column: str, values: pd.Series, offset: int, expected: str,
                ok: np.ndarray[Any, Any]) -> LogFormatError:
     i = int(np.flatnonzero(~ok)[0])
+    found = values.iloc[i]
+    found = found.item() if isinstance(found, np.generic) else found
     return LogFormatError(
         f"{path}: data row {offset + i} (file line {offset + i + 2}), column `{column}`: "
-        f"expected {expected}, found {values.iloc[i]!r}.")
+        f"expected {expected}, found {found!r}.")
 
 
 def _numeric(path: Path, frame: pd.DataFrame, column: str, offset: int,
@@ -102,6 +104,64 @@ def _read_catalog(item_file: Path) -> tuple[Catalog, int]:
     catalog = Catalog(item_id=item_id, category=category, price=None,
                       features=np.hstack(blocks), feature_names=tuple(names))
     return catalog, n_items
+
+
+def _read_chunk(chunk: pd.DataFrame, log_file: Path, offset: int, n_items: int,
+                vocab: list[dict[str, int]], parts: dict[str, list[np.ndarray[Any, Any]]],
+                affinity_cols: list[str], include_affinity: bool) -> int:
+    """Validate and convert one chunk of impressions; return the new row offset."""
+    m = len(chunk)
+    item = _numeric(log_file, chunk, "item_id", offset, "an integer item id")
+    ok = (item == np.round(item)) & (item >= 0) & (item < n_items)
+    if not ok.all():
+        raise _bad_value(log_file, "item_id", chunk["item_id"], offset,
+                         f"an item id in 0..{n_items - 1} (item_context.csv)", ok)
+    position = _numeric(log_file, chunk, "position", offset, "a position 1, 2 or 3")
+    ok = np.isin(position, (1.0, 2.0, 3.0))
+    if not ok.all():
+        raise _bad_value(log_file, "position", chunk["position"], offset,
+                         "a position 1, 2 or 3", ok)
+    click = _numeric(log_file, chunk, "click", offset, "a click 0 or 1")
+    ok = np.isin(click, (0.0, 1.0))
+    if not ok.all():
+        raise _bad_value(log_file, "click", chunk["click"], offset, "a click 0 or 1", ok)
+    pscore = _numeric(log_file, chunk, "propensity_score", offset, "a probability in (0, 1]")
+    ok = (pscore > 0) & (pscore <= 1)
+    if not ok.all():
+        raise _bad_value(log_file, "propensity_score", chunk["propensity_score"], offset,
+                         "a probability in (0, 1]", ok)
+    stamps = pd.to_datetime(chunk["timestamp"], utc=True, errors="coerce", format="ISO8601")
+    ok = stamps.notna().to_numpy()
+    if not ok.all():
+        raise _bad_value(log_file, "timestamp", chunk["timestamp"], offset,
+                         "an ISO 8601 time such as 2019-11-24 00:00:17+00:00", ok)
+    codes = np.empty((m, len(USER_FEATURES)), dtype=np.int32)
+    for j, col in enumerate(USER_FEATURES):
+        values = chunk[col]
+        if values.isna().any():
+            raise _bad_value(log_file, col, values, offset, "a hashed feature value",
+                             values.notna().to_numpy())
+        local, uniques = pd.factorize(values)
+        table = np.array([vocab[j].setdefault(str(u), len(vocab[j])) for u in uniques],
+                         dtype=np.int32)
+        codes[:, j] = table[local]
+    if include_affinity:
+        aff = chunk[affinity_cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
+        bad = ~np.isfinite(aff)
+        if bad.any():
+            row, col_idx = np.argwhere(bad)[0]
+            raise LogFormatError(
+                f"{log_file}: data row {offset + row} (file line {offset + row + 2}), "
+                f"column `{affinity_cols[col_idx]}`: expected a number, found "
+                f"{chunk[affinity_cols[col_idx]].iloc[row]!r}.")
+        parts["affinity"].append(aff)
+    parts["item"].append(item.astype(np.int64))
+    parts["position"].append(position.astype(np.int64) - 1)
+    parts["click"].append(click)
+    parts["pscore"].append(pscore)
+    parts["codes"].append(codes)
+    parts["timestamp"].append(stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]"))
+    return offset + len(chunk)
 
 
 def import_obd(
@@ -144,61 +204,11 @@ def import_obd(
     parts: dict[str, list[np.ndarray[Any, Any]]] = {name: [] for name in (
         "item", "position", "click", "pscore", "codes", "affinity", "timestamp")}
     offset = 0
-    reader = pd.read_csv(log_file, usecols=usecols, chunksize=chunk_rows,
-                         dtype={c: str for c in USER_FEATURES})
-    for chunk in reader:
-        m = len(chunk)
-        item = _numeric(log_file, chunk, "item_id", offset, "an integer item id")
-        ok = (item == np.round(item)) & (item >= 0) & (item < n_items)
-        if not ok.all():
-            raise _bad_value(log_file, "item_id", chunk["item_id"], offset,
-                             f"an item id in 0..{n_items - 1} (item_context.csv)", ok)
-        position = _numeric(log_file, chunk, "position", offset, "a position 1, 2 or 3")
-        ok = np.isin(position, (1.0, 2.0, 3.0))
-        if not ok.all():
-            raise _bad_value(log_file, "position", chunk["position"], offset,
-                             "a position 1, 2 or 3", ok)
-        click = _numeric(log_file, chunk, "click", offset, "a click 0 or 1")
-        ok = np.isin(click, (0.0, 1.0))
-        if not ok.all():
-            raise _bad_value(log_file, "click", chunk["click"], offset, "a click 0 or 1", ok)
-        pscore = _numeric(log_file, chunk, "propensity_score", offset, "a probability in (0, 1]")
-        ok = (pscore > 0) & (pscore <= 1)
-        if not ok.all():
-            raise _bad_value(log_file, "propensity_score", chunk["propensity_score"], offset,
-                             "a probability in (0, 1]", ok)
-        stamps = pd.to_datetime(chunk["timestamp"], utc=True, errors="coerce", format="ISO8601")
-        ok = stamps.notna().to_numpy()
-        if not ok.all():
-            raise _bad_value(log_file, "timestamp", chunk["timestamp"], offset,
-                             "an ISO 8601 time such as 2019-11-24 00:00:17+00:00", ok)
-        codes = np.empty((m, len(USER_FEATURES)), dtype=np.int32)
-        for j, col in enumerate(USER_FEATURES):
-            values = chunk[col]
-            if values.isna().any():
-                raise _bad_value(log_file, col, values, offset, "a hashed feature value",
-                                 values.notna().to_numpy())
-            local, uniques = pd.factorize(values)
-            table = np.array([vocab[j].setdefault(str(u), len(vocab[j])) for u in uniques],
-                             dtype=np.int32)
-            codes[:, j] = table[local]
-        if include_affinity:
-            aff = chunk[affinity_cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
-            bad = ~np.isfinite(aff)
-            if bad.any():
-                row, col_idx = np.argwhere(bad)[0]
-                raise LogFormatError(
-                    f"{log_file}: data row {offset + row} (file line {offset + row + 2}), "
-                    f"column `{affinity_cols[col_idx]}`: expected a number, found "
-                    f"{chunk[affinity_cols[col_idx]].iloc[row]!r}.")
-            parts["affinity"].append(aff)
-        parts["item"].append(item.astype(np.int64))
-        parts["position"].append(position.astype(np.int64) - 1)
-        parts["click"].append(click)
-        parts["pscore"].append(pscore)
-        parts["codes"].append(codes)
-        parts["timestamp"].append(stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]"))
-        offset += m
+    with pd.read_csv(log_file, usecols=usecols, chunksize=chunk_rows,
+                     dtype={c: str for c in USER_FEATURES}) as reader:
+        for chunk in reader:
+            offset = _read_chunk(chunk, log_file, offset, n_items, vocab, parts, affinity_cols,
+                                 include_affinity)
 
     if offset == 0:
         raise LogFormatError(f"{log_file} has a header but no impressions.")
