@@ -10,16 +10,16 @@ import click
 import numpy as np
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """Make ``value`` strict JSON: numpy to Python, NaN and infinity to null."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return plain_json(value.tolist())
     if isinstance(value, np.generic):
-        return _plain(value.item())
+        return plain_json(value.item())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -27,7 +27,7 @@ def _plain(value: Any) -> Any:
 
 def emit_json(document: Any) -> None:
     """Print one strict JSON document on stdout."""
-    click.echo(json.dumps(_plain(document), indent=2, allow_nan=False))
+    click.echo(json.dumps(plain_json(document), indent=2, allow_nan=False))
 
 
 json_option = click.option("--json", "as_json", is_flag=True,
