@@ -202,24 +202,59 @@ class SlatePolicy(ABC):
         return dist
 
     def update(self, feedback: Feedback) -> None:
-        """Learn from a batch of feedback (one event is a batch of one)."""
-        n = feedback.slate.shape[0]
-        if feedback.slate.ndim != 2 or feedback.slate.shape[1] not in (self.k, 1):
+        """Learn from a batch of feedback (one event is a batch of one).
+
+        ``feedback.slate`` has shape (n, k), or (n, 1) for logs with one row per
+        position; ``feedback.reward`` has the same shape; ``feedback.context``
+        has shape (n, d).
+        """
+        slate = np.asarray(feedback.slate)
+        reward = np.asarray(feedback.reward)
+        ctx = np.asarray(feedback.context)
+        if slate.dtype.kind not in "iu":
+            raise PolicyError(f"`feedback.slate` must hold integer item indices, found dtype {slate.dtype}.")
+        if slate.ndim != 2 or slate.shape[1] not in (self.k, 1):
             raise PolicyError(f"`feedback.slate` must have shape (n, {self.k}) or (n, 1), "
-                              f"found {feedback.slate.shape}.")
-        if feedback.reward.shape != feedback.slate.shape:
-            raise PolicyError(f"`feedback.reward` must have the shape of `feedback.slate` "
-                              f"{feedback.slate.shape}, found {feedback.reward.shape}.")
-        ctx = np.asarray(feedback.context, dtype=np.float64)
-        if self.dim_context and ctx.shape != (n, self.dim_context):
-            raise PolicyError(f"`feedback.context` must have shape ({n}, {self.dim_context}), "
-                              f"found {ctx.shape}.")
-        if feedback.slate.size and (feedback.slate.min() < 0 or feedback.slate.max() >= self.n_items):
-            raise PolicyError(f"`feedback.slate` holds items outside [0, {self.n_items - 1}].")
-        if not np.isfinite(feedback.reward).all():
+                              f"found {slate.shape}.")
+        n = slate.shape[0]
+        if reward.dtype.kind not in "fiub" or reward.shape != slate.shape:
+            raise PolicyError(f"`feedback.reward` must be numeric with the shape of `feedback.slate` "
+                              f"{slate.shape}, found {reward.dtype} {reward.shape}.")
+        if ctx.dtype.kind not in "fiub" or ctx.ndim != 2 or ctx.shape[0] != n or (
+                self.dim_context and ctx.shape[1] != self.dim_context):
+            width = self.dim_context or "d"
+            raise PolicyError(f"`feedback.context` must be numeric with shape ({n}, {width}), "
+                              f"found {ctx.dtype} {ctx.shape}.")
+        if slate.size and (slate.min() < 0 or slate.max() >= self.n_items):
+            raise PolicyError(f"`feedback.slate` holds items outside [0, {self.n_items - 1}]; "
+                              "map item ids to catalog indices first.")
+        reward = reward.astype(np.float64, copy=False)
+        ctx = ctx.astype(np.float64, copy=False)
+        if not np.isfinite(reward).all():
             raise PolicyError("`feedback.reward` holds NaN or infinite values.")
-        self._update(Feedback(ctx, np.asarray(feedback.slate, dtype=np.int64),
-                              np.asarray(feedback.reward, dtype=np.float64), feedback.pscore))
+        if not np.isfinite(ctx).all():
+            raise PolicyError("`feedback.context` holds NaN or infinite values.")
+        self._update(Feedback(ctx, slate.astype(np.int64, copy=False), reward, feedback.pscore))
+
+    def select_one(self, context: Any) -> SlateDecision:
+        """Choose a slate for one context (d,), no masks: ``select(context[None, :])``.
+
+        The one-event loop of online learning (decide, then learn from it); a policy
+        may override it with a faster path that returns exactly what ``select`` would.
+        """
+        ctx = np.asarray(context)
+        if ctx.ndim != 1:
+            raise PolicyError(f"`context` of select_one must have shape (d,), found {ctx.shape}; "
+                              "for a batch use select().")
+        return self.select(ctx[None, :])
+
+    def update_one(self, context: Any, slate: Any, reward: Any) -> None:
+        """Learn from one event: context (d,), slate (k,) item indices, reward (k,)."""
+        ctx, sl, rw = np.asarray(context), np.asarray(slate), np.asarray(reward)
+        if ctx.ndim != 1 or sl.ndim != 1 or rw.ndim != 1:
+            raise PolicyError(f"update_one takes context (d,), slate (k,) and reward (k,), found shapes "
+                              f"{ctx.shape}, {sl.shape} and {rw.shape}; for a batch use update().")
+        self.update(Feedback(ctx[None, :], sl[None, :], rw[None, :]))
 
     # ------------------------------------------------------------ to implement
     @abstractmethod
@@ -245,17 +280,40 @@ class SlatePolicy(ABC):
         if state:
             raise PolicyError(f"{type(self).__name__} has no learned state, found {sorted(state)}.")
 
+    # ------------------------------------------------------------ examples
+    @classmethod
+    def example(cls, n_items: int, k: int, dim_context: int, *, seed: int | None = None) -> SlatePolicy:
+        """A small instance of this policy, as the shared contract suite builds it.
+
+        The default passes only the common arguments; a policy whose constructor
+        needs more (item features, prices) overrides this with typical values.
+        """
+        return cls(n_items=n_items, k=k, dim_context=dim_context, seed=seed)
+
+    @classmethod
+    def example_context(cls, rng: np.random.Generator, n: int, dim_context: int,
+                        n_items: int) -> FloatArray:
+        """Contexts (n, dim_context) this policy accepts (default: standard normal)."""
+        return rng.standard_normal((n, dim_context))
+
     # ------------------------------------------------------------ configuration
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments, read back from attributes of the same name."""
+        # The most derived ``__init__`` names the configuration; parents' parameters
+        # count only when it forwards ``**kwargs`` to them.
         params: dict[str, Any] = {}
         for cls in type(self).__mro__:
             if cls is object or "__init__" not in vars(cls):
                 continue
+            forwards = False
             for name, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
+                if p.kind == p.VAR_KEYWORD:
+                    forwards = True
                 if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                     continue
                 params.setdefault(name, getattr(self, name))
+            if not forwards:
+                break
         return params
 
     def clone(self) -> SlatePolicy:

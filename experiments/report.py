@@ -102,7 +102,9 @@ class Report:
                 parts.append(table.to_html(index=False, float_format=_fmt, border=0, escape=True))
             for name, caption, _fig in sec.figures:
                 data = base64.b64encode(pngs[name]).decode()
-                parts.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,"
+                # onload marks the image, so a headless browser's DOM dump shows it rendered
+                parts.append(f"<figure><img onload='this.dataset.loaded=1' alt='{html.escape(caption)}' "
+                             f"src='data:image/png;base64,"
                              f"{data}'><figcaption>{html.escape(caption)}</figcaption></figure>")
         parts.append("</body></html>")
         return "\n".join(parts)

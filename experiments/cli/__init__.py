@@ -6,7 +6,11 @@ import logging
 
 import click
 
+from experiments.cli.experiments_cmds import compare_cmd, demo_cmd, simulate_cmd
 from experiments.cli.logs import logs_group
+from experiments.cli.ppo import train_ppo_cmd
+from experiments.cli.serve import serve_cmd
+from experiments.cli.world import world_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -19,3 +23,9 @@ def main(verbose: int) -> None:
 
 
 main.add_command(logs_group)
+main.add_command(serve_cmd)
+main.add_command(train_ppo_cmd)
+main.add_command(simulate_cmd)
+main.add_command(compare_cmd)
+main.add_command(demo_cmd)
+main.add_command(world_group)

@@ -88,3 +88,29 @@ def validate_cmd(file: Path, as_json: bool) -> None:
                    f"{log.n_items} items)")
     if problems:
         raise SystemExit(1)
+
+
+@logs_group.command("export-serving")
+@click.argument("db", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Parquet file to write.")
+@click.option("--include-pending/--final-only", default=False, show_default=True,
+              help="Also export decisions whose reward window is still open (reward 0 so far).")
+@json_option
+def export_serving_cmd(db: Path, output: Path, include_pending: bool, as_json: bool) -> None:
+    """Export a serving event store (SQLite) as a log file, to replay and evaluate what was served."""
+    from serving.errors import ConfigError
+    from serving.export import export_log
+
+    try:
+        log = export_log(db, include_pending=include_pending)
+    except (ConfigError, LogValidationError) as err:
+        raise click.ClickException(str(err)) from None
+    save_parquet(log, output)
+    summary = {"output": str(output), "rows": log.n_rounds, "items": log.n_items, "k": log.k,
+               "context_dim": log.dim_context,
+               "rewarded_share": float((log.reward.sum(axis=1) > 0).mean()) if log.n_rounds else None}
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(f"wrote {log.n_rounds:,} decisions (k={log.k}, d={log.dim_context}) to {output}")

@@ -1,0 +1,26 @@
+"""Every concrete policy; importing this package registers them all by name."""
+
+from bandits.policies.anchored import BoughtTogether, ItemSimilarity, UpsellLadder
+from bandits.policies.hybrid import HybridLinUCB
+from bandits.policies.linear import LinUCB, RidgeEpsilonGreedy
+from bandits.policies.linear_ts import LinearTS, LogisticTS
+from bandits.policies.multi_armed import UCB1, EpsilonGreedy, Popularity, Softmax
+from bandits.policies.thompson import BernoulliTS
+from bandits.policies.uniform import UniformPolicy
+
+__all__ = [
+    "UCB1",
+    "BernoulliTS",
+    "BoughtTogether",
+    "EpsilonGreedy",
+    "HybridLinUCB",
+    "ItemSimilarity",
+    "LinUCB",
+    "LinearTS",
+    "LogisticTS",
+    "Popularity",
+    "RidgeEpsilonGreedy",
+    "Softmax",
+    "UniformPolicy",
+    "UpsellLadder",
+]

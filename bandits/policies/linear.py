@@ -1,0 +1,155 @@
+"""Contextual bandits on per-item ridge regressions: LinUCB and epsilon-greedy ridge.
+
+Both model the reward of item ``i`` in context ``x`` as ``x . theta_i``. With an
+examination model, a reward at slot ``j`` is learned as ``examination[j] * x . theta_i``
+(features scaled by the slot's examination probability), so ``theta_i`` stays
+the reward when examined.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bandits.policies.base import ScorePolicy, check_number, slot_weights
+from bandits.policies.ridge import RidgeArms
+from bandits.policy import Feedback, FloatArray, PolicyError, SlateDecision, register_policy
+from bandits.slates import topk_slates
+
+
+def check_dim_context(dim_context: int, policy: str) -> None:
+    """Contextual policies need a fixed context dimension."""
+    if dim_context < 1:
+        raise PolicyError(f"{policy} needs `dim_context` >= 1 (the context width), found {dim_context}.")
+
+
+def ridge_observations(feedback: Feedback, examination: tuple[float, ...] | None,
+                       k: int) -> tuple[Any, FloatArray, FloatArray]:
+    """Flatten feedback to (item (T,), features (T, d), target (T,)), features scaled by examination."""
+    k_fb = feedback.slate.shape[1]
+    x = feedback.context if k_fb == 1 else np.repeat(feedback.context, k_fb, axis=0)
+    if examination is not None:
+        x = x * slot_weights(feedback, examination, k).reshape(-1, 1)
+    return feedback.slate.ravel(), x, feedback.reward.ravel()
+
+
+class _RidgePolicy(ScorePolicy):
+    """A ScorePolicy whose state is :class:`RidgeArms`."""
+
+    def __init__(self, n_items: int, k: int, dim_context: int, *, reg: float = 1.0, epsilon: float = 0.0,
+                 examination: Sequence[float] | None = None, seed: int | None = None) -> None:
+        super().__init__(n_items, k, dim_context, epsilon=epsilon, examination=examination, seed=seed)
+        check_dim_context(self.dim_context, type(self).__name__)
+        self.reg = check_number("reg", reg, low=0.0, low_open=True)
+        self._ridge = RidgeArms(self.n_items, self.dim_context, self.reg)
+
+    def _update(self, feedback: Feedback) -> None:
+        self._ridge.update(*ridge_observations(feedback, self.examination, self.k))
+
+    def _get_state(self) -> dict[str, np.ndarray[Any, Any]]:
+        return self._ridge.state()
+
+    def _set_state(self, state: dict[str, np.ndarray[Any, Any]]) -> None:
+        self._ridge.set_state(state, type(self).__name__)
+
+
+@register_policy("linucb")
+class LinUCB(_RidgePolicy):
+    """Disjoint LinUCB (Li et al. 2010): top-k of ``x . theta_i + alpha * sqrt(x^T A_i^{-1} x)``.
+
+    Deterministic given its state (ties go to the lower item index), so
+    propensities are exactly 1 for the chosen slate.
+
+    Args:
+        n_items: catalog size.
+        k: slate length.
+        dim_context: context dimension ``d`` (>= 1).
+        alpha: width of the upper confidence bound (>= 0).
+        reg: ridge penalty (> 0).
+        examination: shape (k,), examination probability of each slot, or None.
+        seed: seed of the policy's random generator (unused by the decision itself).
+
+    Example:
+        >>> import numpy as np
+        >>> policy = LinUCB(n_items=5, k=2, dim_context=3, alpha=1.0, seed=0)
+        >>> policy.select(np.ones((4, 3))).slate.shape
+        (4, 2)
+    """
+
+    def __init__(self, n_items: int, k: int, dim_context: int, *, alpha: float = 1.0, reg: float = 1.0,
+                 examination: Sequence[float] | None = None, seed: int | None = None) -> None:
+        super().__init__(n_items, k, dim_context, reg=reg, epsilon=0.0, examination=examination,
+                         seed=seed)
+        self.alpha = check_number("alpha", alpha, low=0.0)
+
+    def select_one(self, context: Any) -> SlateDecision:
+        """One context (d,), no masks: the same slate as ``select``, with less overhead."""
+        x = np.asarray(context, dtype=np.float64)
+        if x.shape != (self.dim_context,):
+            raise PolicyError(f"`context` of select_one must have shape ({self.dim_context},), "
+                              f"found {x.shape}; for a batch use select().")
+        if not np.isfinite(x).all():
+            raise PolicyError("`context` holds NaN or infinite values.")
+        slate = topk_slates(self._scores(x[None, :]), self.k, None, None, self._order)
+        return SlateDecision(slate, np.ones(1), np.ones((1, self.k)))
+
+    def update_one(self, context: Any, slate: Any, reward: Any) -> None:
+        """Learn from one event (context (d,), slate (k,), reward (k,)) as ``update`` would."""
+        x = np.asarray(context, dtype=np.float64)
+        items = np.asarray(slate)
+        r = np.asarray(reward, dtype=np.float64)
+        k_fb = items.shape[0] if items.ndim == 1 else -1
+        if (x.shape != (self.dim_context,) or items.dtype.kind not in "iu" or k_fb not in (1, self.k)
+                or r.shape != items.shape):
+            raise PolicyError(f"update_one takes context ({self.dim_context},), slate (k,) of item "
+                              f"indices with k in (1, {self.k}) and reward like slate, found "
+                              f"{x.shape}, {items.dtype} {items.shape} and {r.shape}.")
+        if k_fb == 1 and self.examination is None:
+            item, y = int(items[0]), float(r[0])
+            if not 0 <= item < self.n_items:
+                raise PolicyError(f"`slate` holds items outside [0, {self.n_items - 1}].")
+            if not (np.isfinite(x).all() and math.isfinite(y)):
+                raise PolicyError("`context` or `reward` holds NaN or infinite values.")
+            self._ridge.update(np.array([item]), x[None, :], np.array([y]))
+            return
+        if items.min() < 0 or items.max() >= self.n_items:
+            raise PolicyError(f"`slate` holds items outside [0, {self.n_items - 1}].")
+        if not (np.isfinite(x).all() and np.isfinite(r).all()):
+            raise PolicyError("`context` or `reward` holds NaN or infinite values.")
+        self._update(Feedback(x[None, :], items[None, :].astype(np.int64), r[None, :]))
+
+    def _scores(self, context: FloatArray) -> FloatArray:
+        ridge = self._ridge
+        if self.alpha == 0.0:
+            return ridge.mean(context)
+        width = ridge.variance(context)
+        np.sqrt(width, out=width)
+        width *= self.alpha
+        width += ridge.mean(context)
+        return width
+
+
+@register_policy("ridge_epsilon_greedy")
+class RidgeEpsilonGreedy(_RidgePolicy):
+    """Epsilon-greedy over slates on per-item ridge predictions ``x . theta_i``.
+
+    Args:
+        n_items: catalog size.
+        k: slate length.
+        dim_context: context dimension ``d`` (>= 1).
+        epsilon: exploration probability in [0, 1].
+        reg: ridge penalty (> 0).
+        examination: shape (k,), examination probability of each slot, or None.
+        seed: seed of the policy's random generator.
+    """
+
+    def __init__(self, n_items: int, k: int, dim_context: int, *, epsilon: float = 0.1, reg: float = 1.0,
+                 examination: Sequence[float] | None = None, seed: int | None = None) -> None:
+        super().__init__(n_items, k, dim_context, reg=reg, epsilon=epsilon, examination=examination,
+                         seed=seed)
+
+    def _scores(self, context: FloatArray) -> FloatArray:
+        return self._ridge.mean(context)

@@ -1,0 +1,332 @@
+"""Serving throughput: POST /v1/slates (LinUCB, 80 items, k = 3, decisions stored) beside a bare Flask app.
+
+Run: python benchmarks/serve_load.py [--seconds S] [--concurrency C] [--workers W] [--threads T]
+(prints one JSON document)
+
+Both servers run the same way (gunicorn, gthread workers, keep-alive, 127.0.0.1
+only) one after the other in the same run; the load generator is the same for
+both: ``--concurrency`` keep-alive connections over raw sockets, spread over two
+client processes, each request timed on the client. It uses ``wrk`` instead when
+``--wrk`` is given and wrk is on the PATH (throughput only there; latency
+percentiles come from wrk's own report). Loops are bounded by time and by a
+request cap.
+
+Goals on a 2-core machine: >= 2,000 requests/s, p99 < 25 ms, and >= 70% of the
+bare endpoint's throughput (the load generator shares the two cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_REQUESTS_PER_CONNECTION = 200_000
+
+
+def make_bare_app() -> Any:
+    """The baseline: a Flask app whose one endpoint parses a JSON body and answers JSON."""
+    from flask import Flask, request
+
+    app = Flask("bare")
+
+    @app.post("/v1/slates")
+    def bare() -> dict[str, Any]:
+        body = request.get_json(force=True)
+        return {"event_id": 1, "slate": [0, 1, 2], "propensity": 1.0, "user": body.get("user_id")}
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def request_bytes(port: int, n_variants: int, d: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_variants):
+        body = json.dumps({"user_id": f"user-{seed}-{i}",
+                           "context": rng.standard_normal(d).round(4).tolist()}).encode()
+        out.append(b"POST /v1/slates HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (port, len(body), body))
+    return out
+
+
+def _read_response(sock: socket.socket, buf: bytearray) -> int:
+    """Read one HTTP response from ``sock`` (keep-alive); returns the status code."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        buf += chunk
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        rest += chunk
+    del buf[:]
+    buf += rest[length:]
+    return status
+
+
+def _client_process(port: int, connections: int, seconds: float, warmup: float, d: int, seed: int,
+                    out: Any) -> None:
+    start = time.perf_counter() + warmup
+    stop = start + seconds
+    results: list[tuple[list[float], int, int]] = []
+    lock = threading.Lock()
+
+    def run(conn_id: int) -> None:
+        reqs = request_bytes(port, 256, d, seed * 1000 + conn_id)
+        lat: list[float] = []
+        errors = 0
+        done = 0
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            buf = bytearray()
+            for i in range(MAX_REQUESTS_PER_CONNECTION):
+                t0 = time.perf_counter()
+                if t0 >= stop:
+                    break
+                sock.sendall(reqs[i % len(reqs)])
+                status = _read_response(sock, buf)
+                t1 = time.perf_counter()
+                if t0 >= start:
+                    done += 1
+                    lat.append(t1 - t0)
+                    errors += status != 200
+        with lock:
+            results.append((lat, done, errors))
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lat = [x for r in results for x in r[0]]
+    out.put({"latencies": lat, "requests": sum(r[1] for r in results), "errors": sum(r[2] for r in results)})
+
+
+def load(port: int, concurrency: int, seconds: float, warmup: float, d: int) -> dict[str, Any]:
+    """Drive ``concurrency`` keep-alive connections for ``seconds`` (after ``warmup``)."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    n_proc = 2 if concurrency >= 2 else 1
+    split = [concurrency // n_proc + (i < concurrency % n_proc) for i in range(n_proc)]
+    procs = [ctx.Process(target=_client_process, args=(port, c, seconds, warmup, d, i, queue))
+             for i, c in enumerate(split)]
+    for p in procs:
+        p.start()
+    parts = [queue.get(timeout=seconds + warmup + 60) for _ in procs]
+    for p in procs:
+        p.join(timeout=10)
+    lat = np.array([x for part in parts for x in part["latencies"]])
+    n = int(sum(part["requests"] for part in parts))
+    return {"requests": n, "errors": int(sum(part["errors"] for part in parts)),
+            "requests_per_s": n / seconds,
+            "p50_ms": float(np.percentile(lat, 50) * 1e3) if lat.size else None,
+            "p99_ms": float(np.percentile(lat, 99) * 1e3) if lat.size else None,
+            "mean_ms": float(lat.mean() * 1e3) if lat.size else None}
+
+
+WRK_DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format("JSON {\\"requests\\": %d, \\"p50_us\\": %d, \\"p99_us\\": %d, \\"errors\\": %d}\\n",
+    summary.requests, latency:percentile(50), latency:percentile(99),
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout))
+end
+"""
+
+
+def _wrk_script(workdir: Path, d: int) -> Path:
+    """A wrk Lua script: POST slate requests of varying users, print a JSON summary at the end."""
+    script = workdir / "post.lua"
+    context = ", ".join(f"{0.1 * (i + 1):.1f}" for i in range(d))
+    body = '{"user_id": "wrk-\' .. counter .. \'", "context": [' + context + "]}"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\ncounter = 0\n'
+        "request = function()\n  counter = counter + 1\n"
+        f"  return wrk.format(nil, nil, nil, '{body}')\nend\n" + WRK_DONE)
+    return script
+
+
+def wrk_load(port: int, concurrency: int, seconds: float, d: int, workdir: Path) -> dict[str, Any]:
+    script = _wrk_script(workdir, d)
+    out = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{seconds:g}s", "-s", str(script),
+                          f"http://127.0.0.1:{port}/v1/slates"], capture_output=True, text=True,
+                         timeout=seconds + 60, check=True).stdout
+    data = json.loads(out.split("JSON ", 1)[1].splitlines()[0])
+    return {"requests": data["requests"], "errors": data["errors"],
+            "requests_per_s": data["requests"] / seconds, "p50_ms": data["p50_us"] / 1e3,
+            "p99_ms": data["p99_us"] / 1e3, "mean_ms": None}
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in the process group ``pgid``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ...
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def start(cmd: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as handle:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                stderr=handle, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd} exited: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    stop(proc)
+    raise RuntimeError(f"{cmd} did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+
+
+def run_round(name: str, port: int, proc: subprocess.Popen[bytes], args: argparse.Namespace, d: int,
+              work: Path, use_wrk: bool) -> dict[str, Any]:
+    cpu0 = group_cpu_seconds(proc.pid)
+    t0 = time.perf_counter()
+    if use_wrk:
+        result = wrk_load(port, args.concurrency, args.seconds, d, work)
+    else:
+        result = load(port, args.concurrency, args.seconds, args.warmup, d)
+    wall = time.perf_counter() - t0
+    cpu = group_cpu_seconds(proc.pid) - cpu0
+    # server CPU per answered request (the warm-up of the python client is counted in wall time only)
+    result["server_cpu_ms_per_request"] = cpu / max(result["requests"] * wall / args.seconds, 1) * 1e3
+    result["name"] = name
+    return result
+
+
+def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
+    out: dict[str, Any] = {key: float(np.median([r[key] for r in rounds])) for key in keys}
+    out["requests"] = int(sum(r["requests"] for r in rounds))
+    out["errors"] = int(sum(r["errors"] for r in rounds))
+    out["rounds"] = [{key: round(r[key], 3) for key in keys} for r in rounds]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="load per round and server")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (medians reported)")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--synchronous", default="NORMAL", choices=["NORMAL", "FULL"])
+    parser.add_argument("--dim-context", type=int, default=22, help="context width (the default world's)")
+    parser.add_argument("--python-client", action="store_true",
+                        help="use the python load generator even when wrk is installed")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from experiments.cli.serve import gunicorn_options
+
+    use_wrk = not args.python_client and shutil.which("wrk") is not None
+    d = args.dim_context
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        opts = gunicorn_options("127.0.0.1", 0, args.workers, args.threads)
+        bare_port, slates_port = free_port(), free_port()
+        bare_cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{bare_port}", "--workers",
+                    str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
+                    "--keep-alive", str(opts["keepalive"]), "--log-level", "warning", "--chdir",
+                    str(ROOT / "benchmarks"), "serve_load:make_bare_app()"]
+        env = {"SLATEWISE_DB_PATH": str(work / "serving.db"), "SLATEWISE_MODEL_DIR": str(work / "models"),
+               "SLATEWISE_N_ITEMS": "80", "SLATEWISE_K": "3", "SLATEWISE_DIM_CONTEXT": str(d),
+               "SLATEWISE_SYNCHRONOUS": args.synchronous}
+        serve_cmd = [sys.executable, "-m", "experiments", "serve", "--host", "127.0.0.1", "--port",
+                     str(slates_port), "--workers", str(args.workers), "--threads", str(args.threads)]
+        bare = start(bare_cmd, {}, bare_port, work / "bare.log")
+        slates = None
+        rounds: dict[str, list[dict[str, Any]]] = {"bare_flask": [], "slates": []}
+        try:
+            slates = start(serve_cmd, env, slates_port, work / "serve.log")
+            if use_wrk:  # warm both up once (imports, caches, first connections)
+                for port in (bare_port, slates_port):
+                    subprocess.run(["wrk", "-t1", "-c4", f"-d{args.warmup:g}s", "-s",
+                                    str(_wrk_script(work, d)), f"http://127.0.0.1:{port}/v1/slates"],
+                                   capture_output=True, timeout=60, check=False)
+            for _ in range(args.rounds):  # alternate, so both see the same machine load
+                rounds["bare_flask"].append(run_round("bare_flask", bare_port, bare, args, d, work, use_wrk))
+                rounds["slates"].append(run_round("slates", slates_port, slates, args, d, work, use_wrk))
+        finally:
+            stop(bare)
+            if slates is not None:
+                stop(slates)
+        with sqlite3.connect(work / "serving.db") as conn:
+            stored = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
+            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+    s, b = median_of(rounds["slates"]), median_of(rounds["bare_flask"])
+    ratio = s["requests_per_s"] / b["requests_per_s"]
+    print(json.dumps({
+        "benchmark": "serve_load",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_1m_at_end": os.getloadavg()[0]},
+        "setup": {"policy": "linucb", "n_items": 80, "k": 3, "dim_context": d,
+                  "concurrency": args.concurrency, "seconds_per_round": args.seconds, "rounds": args.rounds,
+                  "workers": args.workers, "threads": args.threads, "sqlite_synchronous": args.synchronous,
+                  "load_generator": "wrk" if use_wrk else "python raw sockets (2 processes)"},
+        "slates": s,
+        "bare_flask": b,
+        "decisions_stored": stored,
+        "store_integrity": integrity,
+        "throughput_ratio_vs_bare": ratio,
+        "server_cpu_ratio_bare_over_slates": b["server_cpu_ms_per_request"] / s["server_cpu_ms_per_request"],
+        "goals": {"requests_per_s>=2000": s["requests_per_s"] >= 2000,
+                  "p99_ms<25": s["p99_ms"] < 25,
+                  "ratio>=0.7": ratio >= 0.7},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""``slatewise simulate``, ``slatewise compare`` and ``slatewise demo``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from experiments.cli.output import emit_json, json_option
+from experiments.config import ConfigError, ExperimentConfig, load_config
+
+_out = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+                    help="Folder for the report, the metrics and summary.json.")
+_workers = click.option("--workers", type=click.IntRange(min=1), default=None,
+                        help="Processes for policy x seed runs (default: all cores).")
+_progress = click.option("--progress/--no-progress", default=True, show_default=True,
+                         help="Show a progress bar on stderr.")
+
+
+def _load(path: Path) -> ExperimentConfig:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+
+
+def _print(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(summary)
+        return
+    sim = summary.get("simulate")
+    if sim:
+        click.echo(f"{'policy':<20} {'value/session':>14} {'95% interval':>24}")
+        for name, v in sim["policies"].items():
+            click.echo(f"{name:<20} {v['value']:>14.2f}   [{v['low']:>9.2f}, {v['high']:>9.2f}]")
+        click.echo(f"best: {sim['best_policy']}")
+    cmp_ = summary.get("compare")
+    if cmp_:
+        click.echo(f"\n{'policy':<20} {'estimator':<12} {'estimate':>10} {'95% interval':>24} {'truth':>10}")
+        for name, v in cmp_["policies"].items():
+            for est, e in v["estimates"].items():
+                mark = "" if e["covered"] else "  (misses truth)"
+                click.echo(f"{name:<20} {est:<12} {e['estimate']:>10.3f}   [{e['low']:>9.3f}, "
+                           f"{e['high']:>9.3f}] {v['truth']:>10.3f}{mark}")
+        for flag in cmp_["disagreements"]:
+            click.echo(f"warning: {flag}")
+    click.echo(f"\nreport: {summary['files']['html']}")
+
+
+@click.command("simulate")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_out
+@_workers
+@_progress
+@json_option
+def simulate_cmd(config: Path, out_dir: Path, workers: int | None, progress: bool, as_json: bool) -> None:
+    """Each policy x seed learns online in the configured world; metrics, report, summary."""
+    from experiments.runs import run
+
+    cfg = _load(config)
+    _print(run(cfg, out_dir, simulate=True, compare=False, workers=workers, progress=progress), as_json)
+
+
+@click.command("compare")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_out
+@json_option
+def compare_cmd(config: Path, out_dir: Path, as_json: bool) -> None:
+    """Off-policy estimates of each policy on a logged sample, beside the world's truth."""
+    from experiments.runs import run
+
+    cfg = _load(config)
+    _print(run(cfg, out_dir, simulate=False, compare=True), as_json)
+
+
+@click.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-report"), show_default=True, help="Folder for the report.")
+@_workers
+@_progress
+@json_option
+def demo_cmd(out_dir: Path, workers: int | None, progress: bool, as_json: bool) -> None:
+    """The embedded default: simulation, logging, off-policy evaluation and a report.
+
+    Runs the default world with the main policies in a few minutes.
+    """
+    from experiments.runs import DEMO_CONFIG, run
+
+    cfg = _load(DEMO_CONFIG)
+    start = time.perf_counter()
+    summary = run(cfg, out_dir, workers=workers, progress=progress, title="slatewise demo")
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    _print(summary, as_json)
+    if not as_json:
+        click.echo(f"took {summary['seconds']} s")

@@ -1,0 +1,56 @@
+"""``slatewise train-ppo``: train a PPO slate policy and compare it with the bandits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from experiments.cli.output import emit_json, json_option
+from experiments.configs_schema import ConfigError
+
+
+@click.command("train-ppo")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="TOML config, e.g. experiments/configs/ppo_session.toml.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for checkpoints, learning curves, the policy and summary.json.")
+@click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in OUT/checkpoints.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@json_option
+def train_ppo_cmd(config_path: Path, out: Path, resume: bool, progress: bool, as_json: bool) -> None:
+    """Train PPO on the session environment; evaluate it against bandits on held-out seeds."""
+    from experiments.ppo.config import load_config
+    from experiments.ppo.train import TrainingError, train
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+    bar = tqdm(total=config.ppo.total_steps, unit="step", unit_scale=True, desc="train-ppo",
+               disable=not progress, dynamic_ncols=True)
+    def advance(steps: int) -> None:
+        bar.update(steps)
+
+    try:
+        summary = train(config, out, resume=resume, progress=advance)
+    except TrainingError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        bar.close()
+    if as_json:
+        emit_json(summary | {"out": str(out)})
+        return
+    click.echo(f"trained {summary['steps']:,} steps in {summary['train_seconds']:.0f} s; "
+               f"{summary['reward']} per session on {len(summary['eval_seeds'])} held-out seeds "
+               f"({summary['n_sessions']:,} sessions each), mean [95% interval]:")
+    for name, value in summary["reward_per_session"].items():
+        click.echo(f"  {name:<22} {value['mean']:10.4f}  [{value['low']:.4f}, {value['high']:.4f}]")
+    ratio = summary.get("ratio_to_best_bandit")
+    if ratio is not None:
+        verdict = "meets" if summary["meets_goal"] else "does not meet"
+        click.echo(f"PPO / best bandit ({summary['best_bandit']}): {ratio['mean']:.3f} "
+                   f"[{ratio['low']:.3f}, {ratio['high']:.3f}] — {verdict} the "
+                   f"{summary['goal_ratio']:.2f}x goal (lower end of the interval)")
+    click.echo(f"wrote {out}/policy.npz, model.zip, learning_curves.csv/png, summary.json")

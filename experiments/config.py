@@ -1,0 +1,220 @@
+"""Experiment configs: TOML files loaded into frozen, validated dataclasses.
+
+Example (``experiments/configs/demo.toml``)::
+
+    name = "demo"
+    seeds = [0, 1, 2]
+
+    [data]
+    source = "world"          # world | calibrated | log
+    world_seed = 0
+    reward = "revenue"        # click | purchase | revenue
+
+    [simulate]
+    sessions = 1500           # sessions per policy x seed
+    batch_sessions = 100      # sessions run between two learning updates
+
+    [compare]
+    logging_policy = "softmax"   # a built-in world logging policy
+    log_sessions = 3000
+    estimators = ["ips", "snips", "dr"]
+
+    [[policies]]
+    name = "linucb"
+    label = "LinUCB"
+    params = { alpha = 0.5 }
+
+A typo in a key or an unknown policy name is an error that names the key and
+the choices; every problem is reported at once and nothing is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bandits import registered_policies
+from experiments.configs_schema import Checker, ConfigError, ConfigProblem, read_toml
+
+DATA_SOURCES = ("world", "calibrated", "log")
+REWARDS = ("click", "purchase", "revenue")
+ENGINES = ("local",)
+# Filled in by the runner from the world, never by the user.
+RESERVED_PARAMS = ("n_items", "k", "dim_context", "seed")
+
+
+@dataclass(frozen=True, slots=True)
+class DataSpec:
+    """Where decisions come from: a world (default or from a TOML), a calibrated world, or a log."""
+
+    source: str = "world"
+    world_config: str | None = None
+    world_seed: int = 0
+    path: str | None = None
+    reward: str = "revenue"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    """A registered policy, its label in reports and its constructor parameters."""
+
+    name: str
+    label: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulateSpec:
+    """Online learning runs: sessions per policy x seed, sessions between updates."""
+
+    sessions: int = 2000
+    batch_sessions: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CompareSpec:
+    """Offline comparison: the logging policy, the log's size and the estimators."""
+
+    logging_policy: str = "softmax"
+    log_sessions: int = 3000
+    estimators: tuple[str, ...] = ("ips", "snips", "dr")
+    train_sessions: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentConfig:
+    """A whole experiment."""
+
+    name: str
+    data: DataSpec
+    policies: tuple[PolicySpec, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    simulate: SimulateSpec = SimulateSpec()
+    compare: CompareSpec = CompareSpec()
+    workers: int = 0
+
+    @property
+    def labels(self) -> list[str]:
+        """Policy labels in config order."""
+        return [p.label for p in self.policies]
+
+
+def known_estimators() -> tuple[str, ...]:
+    """Estimator names ``compare`` accepts."""
+    from experiments.compare import ESTIMATORS
+
+    return tuple(ESTIMATORS)
+
+
+def parse_config(raw: dict[str, Any], source: str = "config",
+                 base_dir: Path | None = None) -> ExperimentConfig:
+    """Validate a parsed TOML document into an :class:`ExperimentConfig`."""
+    from simulator.world import LOGGING_POLICIES
+
+    c = Checker()
+    c.keys(raw, ("name", "seeds", "data", "policies", "simulate", "compare", "workers"), "")
+    name = c.get(raw, "name", str, "", "experiment")
+    seeds_raw = c.get(raw, "seeds", list, "", [0, 1, 2])
+    seeds: list[int] = []
+    for i, s in enumerate(seeds_raw or []):
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            c.fail(f"seeds[{i}]", f"expected an integer >= 0, found {s!r}")
+        else:
+            seeds.append(s)
+    if seeds_raw is not None and not seeds_raw:
+        c.fail("seeds", "needs at least one seed")
+    if len(set(seeds)) != len(seeds):
+        c.fail("seeds", f"seeds repeat: {seeds}")
+    workers = c.get(raw, "workers", int, "", 0, minimum=0)
+
+    data_raw = c.get(raw, "data", dict, "", {})
+    c.keys(data_raw, ("source", "world_config", "world_seed", "path", "reward"), "data.")
+    source_kind = c.get(data_raw, "source", str, "data.", "world", choices=DATA_SOURCES)
+    path = c.get(data_raw, "path", str, "data.", None)
+    world_config = c.get(data_raw, "world_config", str, "data.", None)
+
+    def resolve(p: str | None) -> str | None:
+        if p is None or base_dir is None or Path(p).is_absolute():
+            return p
+        candidate = base_dir / p
+        return str(candidate) if candidate.exists() else p
+
+    path, world_config = resolve(path), resolve(world_config)
+    if source_kind in ("calibrated", "log") and path is None:
+        c.fail("data.path", f"is required when data.source = {source_kind!r}")
+    if path is not None and not Path(path).exists():
+        c.fail("data.path", f"no file at {path}")
+    if world_config is not None and not Path(world_config).exists():
+        c.fail("data.world_config", f"no file at {world_config}")
+    data = DataSpec(
+        source=source_kind or "world",
+        world_config=world_config,
+        world_seed=c.get(data_raw, "world_seed", int, "data.", 0, minimum=0),
+        path=path,
+        reward=c.get(data_raw, "reward", str, "data.", "revenue", choices=REWARDS) or "revenue",
+    )
+
+    sim_raw = c.get(raw, "simulate", dict, "", {})
+    c.keys(sim_raw, ("sessions", "batch_sessions"), "simulate.")
+    simulate = SimulateSpec(
+        sessions=c.get(sim_raw, "sessions", int, "simulate.", 2000, minimum=1),
+        batch_sessions=c.get(sim_raw, "batch_sessions", int, "simulate.", 100, minimum=1),
+    )
+
+    cmp_raw = c.get(raw, "compare", dict, "", {})
+    c.keys(cmp_raw, ("logging_policy", "log_sessions", "estimators", "train_sessions"), "compare.")
+    est_raw = c.get(cmp_raw, "estimators", list, "compare.", ["ips", "snips", "dr"])
+    known = known_estimators()
+    for i, e in enumerate(est_raw or []):
+        if e not in known:
+            c.fail(f"compare.estimators[{i}]", f"unknown estimator {e!r}; choose from {list(known)}")
+    compare = CompareSpec(
+        logging_policy=c.get(cmp_raw, "logging_policy", str, "compare.", "softmax",
+                             choices=LOGGING_POLICIES) or "softmax",
+        log_sessions=c.get(cmp_raw, "log_sessions", int, "compare.", 3000, minimum=10),
+        estimators=tuple(est_raw or ()),
+        train_sessions=c.get(cmp_raw, "train_sessions", int, "compare.", 1000, minimum=1),
+    )
+
+    registry = registered_policies()
+    policies: list[PolicySpec] = []
+    pol_raw = c.get(raw, "policies", list, "", None)
+    if pol_raw is not None and not pol_raw:
+        c.fail("policies", "needs at least one [[policies]] table")
+    for i, entry in enumerate(pol_raw or []):
+        prefix = f"policies[{i}]."
+        if not isinstance(entry, dict):
+            c.fail(f"policies[{i}]", f"expected a table, found {entry!r}")
+            continue
+        c.keys(entry, ("name", "label", "params"), prefix)
+        pname = c.get(entry, "name", str, prefix, choices=sorted(registry))
+        label = c.get(entry, "label", str, prefix, pname or f"policy{i}")
+        params = c.get(entry, "params", dict, prefix, {})
+        if pname in registry and params:
+            import inspect
+
+            allowed = [p for p in inspect.signature(registry[pname].__init__).parameters
+                       if p not in ("self", *RESERVED_PARAMS)]
+            for key in params:
+                if key in RESERVED_PARAMS:
+                    c.fail(f"{prefix}params.{key}", "is set by the runner from the world; remove it")
+                elif key not in allowed:
+                    c.fail(f"{prefix}params.{key}", f"unknown parameter of {pname!r}; choose from {allowed}")
+        if pname:
+            policies.append(PolicySpec(pname, label or pname, dict(params or {})))
+    labels = [p.label for p in policies]
+    for dup in sorted({x for x in labels if labels.count(x) > 1}):
+        c.fail("policies", f"label {dup!r} is used twice; give each policy its own label")
+    c.raise_if_any(source)
+    return ExperimentConfig(name=name or "experiment", data=data, policies=tuple(policies),
+                            seeds=tuple(seeds), simulate=simulate, compare=compare, workers=workers or 0)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment config file (paths inside resolve against its folder)."""
+    p = Path(path)
+    return parse_config(read_toml(p), str(p), p.parent)
+
+
+__all__ = ["ConfigError", "ConfigProblem", "ExperimentConfig", "PolicySpec", "load_config", "parse_config"]

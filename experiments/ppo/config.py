@@ -1,0 +1,252 @@
+"""The ``train-ppo`` config: frozen dataclasses read from TOML, every mistake reported at once.
+
+Layout (every key optional except where noted; see ``experiments/configs/ppo_session.toml``)::
+
+    [world]      kind = "default" | "toy", seed, reward = "click" | "purchase" | "revenue",
+                 toy = { n_items, k, n_types, max_steps, ... }  (ToyWorld arguments)
+    [ppo]        total_steps, num_envs, n_steps, batch_size, n_epochs, learning_rate, gamma,
+                 gae_lambda, clip_range, ent_coef, vf_coef, max_grad_norm, net_arch,
+                 activation, seed, threads
+    [eval]       every_steps, n_sessions, seeds (held out, >= 1), bandits, bandit_num_envs, temperature,
+                 bandit_params = { name = { ... } }
+    [checkpoint] every_steps, keep
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from experiments.configs_schema import Checker, read_toml
+
+REWARDS = ("click", "purchase", "revenue")
+WORLDS = ("default", "toy")
+TOY_KEYS = ("n_items", "k", "n_types", "max_steps", "buy_prob", "checkout_prob", "abandon_prob")
+
+
+@dataclass(frozen=True, slots=True)
+class WorldConfig:
+    """Which world the sessions come from, and what the agent is rewarded for.
+
+    Attributes:
+        kind: ``default`` (``simulator.world.World.default``) or ``toy`` (``ToyWorld``).
+        seed: seed of the world's catalog and shoppers (not of the sessions).
+        reward: ``click``, ``purchase`` or ``revenue``, summed over the slate.
+        toy: ``ToyWorld`` arguments when ``kind = "toy"``.
+    """
+
+    kind: str = "default"
+    seed: int = 0
+    reward: str = "revenue"
+    toy: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PPOConfig:
+    """PPO hyperparameters (stable-baselines3 names) and the network.
+
+    Attributes:
+        total_steps: environment steps (session steps) to train for.
+        num_envs: sessions stepped together.
+        n_steps: steps per session per rollout (a rollout is ``num_envs * n_steps`` steps).
+        batch_size: minibatch size.
+        n_epochs: passes over each rollout.
+        learning_rate: Adam step size.
+        gamma: discount per session step.
+        gae_lambda: GAE parameter.
+        clip_range: PPO clip range.
+        ent_coef: weight of the (first-stage) entropy bonus.
+        vf_coef: weight of the value loss.
+        max_grad_norm: gradient clipping.
+        net_arch: hidden widths of the actor and the critic.
+        activation: ``tanh`` or ``relu``.
+        item_features: score items also through their features (category one-hot,
+            standardised log price and catalog features), shared across items.
+        seed: training seed (sessions and network).
+        threads: torch threads (the machine is shared: 1 or 2).
+    """
+
+    total_steps: int = 1_000_000
+    num_envs: int = 256
+    n_steps: int = 16
+    batch_size: int = 1024
+    n_epochs: int = 4
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    net_arch: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    item_features: bool = False
+    seed: int = 0
+    threads: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EvalConfig:
+    """Periodic and final evaluation on held-out seeds.
+
+    Attributes:
+        every_steps: evaluate after about this many training steps (0: only at the end).
+        n_sessions: sessions per seed per evaluation.
+        seeds: held-out session seeds; the final comparison reports one value per seed.
+        bandits: registered bandit policies trained online for the same number of steps.
+        bandit_params: extra constructor arguments per bandit name.
+        bandit_num_envs: sessions a bandit steps together while it learns online (one
+            ``select`` and one ``update`` per batch step).
+        temperature: Plackett-Luce temperature of the evaluated PPO policy.
+    """
+
+    every_steps: int = 100_000
+    n_sessions: int = 2_000
+    seeds: tuple[int, ...] = (10_001, 10_002, 10_003, 10_004, 10_005)
+    bandits: tuple[str, ...] = ("linucb", "linear_ts", "epsilon_greedy", "uniform")
+    bandit_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bandit_num_envs: int = 1024
+    temperature: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointConfig:
+    """Checkpoints (SB3 zips with optimizer state) for resumption.
+
+    Attributes:
+        every_steps: write one after about this many steps (0: only the final one).
+        keep: how many recent checkpoints to keep.
+    """
+
+    every_steps: int = 250_000
+    keep: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """The whole ``train-ppo`` config."""
+
+    world: WorldConfig = field(default_factory=WorldConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        """The config as plain JSON (written beside every run)."""
+        return {
+            "world": {"kind": self.world.kind, "seed": self.world.seed, "reward": self.world.reward,
+                      "toy": dict(self.world.toy)},
+            "ppo": {name: (list(v) if isinstance(v, tuple) else v)
+                    for name, v in ((f, getattr(self.ppo, f)) for f in PPOConfig.__dataclass_fields__)},
+            "eval": {"every_steps": self.eval.every_steps, "n_sessions": self.eval.n_sessions,
+                     "seeds": list(self.eval.seeds), "bandits": list(self.eval.bandits),
+                     "bandit_params": dict(self.eval.bandit_params),
+                     "bandit_num_envs": self.eval.bandit_num_envs, "temperature": self.eval.temperature},
+            "checkpoint": {"every_steps": self.checkpoint.every_steps, "keep": self.checkpoint.keep},
+        }
+
+
+def _int_list(chk: Checker, table: dict[str, Any], key: str, prefix: str, default: tuple[int, ...],
+              minimum: int) -> tuple[int, ...]:
+    value = chk.get(table, key, list, prefix, list(default))
+    if value is None:
+        return default
+    if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+                            for v in value):
+        chk.fail(f"{prefix}{key}", f"expected a non-empty list of integers >= {minimum}, found {value!r}")
+        return default
+    return tuple(value)
+
+
+def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
+    """Build a :class:`TrainConfig` from parsed TOML; raise ``ConfigError`` listing every problem."""
+    chk = Checker()
+    chk.keys(raw, ["world", "ppo", "eval", "checkpoint"], "")
+    tables: dict[str, dict[str, Any]] = {}
+    for name in ("world", "ppo", "eval", "checkpoint"):
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            chk.fail(name, f"expected a table, found {type(value).__name__}")
+            value = {}
+        tables[name] = value
+
+    w = tables["world"]
+    chk.keys(w, ["kind", "seed", "reward", "toy"], "world.")
+    toy = chk.get(w, "toy", dict, "world.", {})
+    if toy:
+        chk.keys(toy, TOY_KEYS, "world.toy.")
+        for key in toy:
+            if key in TOY_KEYS:
+                chk.get(toy, key, (int, float), "world.toy.", minimum=0)
+    world = WorldConfig(kind=chk.get(w, "kind", str, "world.", "default", choices=WORLDS),
+                        seed=chk.get(w, "seed", int, "world.", 0, minimum=0),
+                        reward=chk.get(w, "reward", str, "world.", "revenue", choices=REWARDS),
+                        toy=dict(toy or {}))
+
+    p, d = tables["ppo"], PPOConfig()
+    special = ("net_arch", "activation", "item_features")
+    fields = [f for f in PPOConfig.__dataclass_fields__ if f not in special]
+    chk.keys(p, [*fields, "net_arch", "activation", "item_features"], "ppo.")
+    limits: dict[str, tuple[float, float | None]] = {
+        "total_steps": (1, None), "num_envs": (1, None), "n_steps": (1, None), "batch_size": (2, None),
+        "n_epochs": (1, None), "learning_rate": (0.0, 1.0), "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0),
+        "clip_range": (0.0, 1.0), "ent_coef": (0.0, None), "vf_coef": (0.0, None),
+        "max_grad_norm": (0.0, None), "seed": (0, None), "threads": (1, 64)}
+    values: dict[str, Any] = {}
+    for name in fields:
+        default = getattr(d, name)
+        kind: type = int if isinstance(default, int) else float
+        lo, hi = limits[name]
+        values[name] = chk.get(p, name, kind, "ppo.", default, minimum=lo, maximum=hi)
+    values["net_arch"] = _int_list(chk, p, "net_arch", "ppo.", d.net_arch, 1)
+    values["activation"] = chk.get(p, "activation", str, "ppo.", d.activation, choices=["tanh", "relu"])
+    values["item_features"] = chk.get(p, "item_features", bool, "ppo.", d.item_features)
+    ppo = PPOConfig(**values)
+
+    e, de = tables["eval"], EvalConfig()
+    chk.keys(e, ["every_steps", "n_sessions", "seeds", "bandits", "bandit_params", "bandit_num_envs",
+                 "temperature"], "eval.")
+    bandits = chk.get(e, "bandits", list, "eval.", list(de.bandits))
+    if bandits is not None and not all(isinstance(b, str) for b in bandits):
+        chk.fail("eval.bandits", f"expected a list of policy names, found {bandits!r}")
+        bandits = list(de.bandits)
+    known = _bandit_names()
+    for b in bandits or []:
+        if b not in known:
+            chk.fail("eval.bandits", f"unknown policy {b!r}; choose from {sorted(known)}")
+    params = chk.get(e, "bandit_params", dict, "eval.", {})
+    for b, table in (params or {}).items():
+        if b not in (bandits or []):
+            chk.fail(f"eval.bandit_params.{b}", f"is not one of eval.bandits {bandits}")
+        elif not isinstance(table, dict):
+            chk.fail(f"eval.bandit_params.{b}", f"expected a table, found {type(table).__name__}")
+    evalc = EvalConfig(every_steps=chk.get(e, "every_steps", int, "eval.", de.every_steps, minimum=0),
+                       n_sessions=chk.get(e, "n_sessions", int, "eval.", de.n_sessions, minimum=1),
+                       seeds=_int_list(chk, e, "seeds", "eval.", de.seeds, 0),
+                       bandits=tuple(bandits or ()), bandit_params=dict(params or {}),
+                       bandit_num_envs=chk.get(e, "bandit_num_envs", int, "eval.", de.bandit_num_envs,
+                                               minimum=1),
+                       temperature=chk.get(e, "temperature", float, "eval.", de.temperature, minimum=1e-6))
+    if ppo.seed in evalc.seeds:
+        chk.fail("eval.seeds", f"must be held out: the training seed ppo.seed = {ppo.seed} is among them")
+
+    c, dc = tables["checkpoint"], CheckpointConfig()
+    chk.keys(c, ["every_steps", "keep"], "checkpoint.")
+    ckpt = CheckpointConfig(every_steps=chk.get(c, "every_steps", int, "checkpoint.", dc.every_steps,
+                                                minimum=0),
+                            keep=chk.get(c, "keep", int, "checkpoint.", dc.keep, minimum=1))
+    chk.raise_if_any(source)
+    return TrainConfig(world=world, ppo=ppo, eval=evalc, checkpoint=ckpt)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a ``train-ppo`` TOML config."""
+    return parse_config(read_toml(path), str(path))
+
+
+def _bandit_names() -> set[str]:
+    import bandits  # noqa: F401  (registers every bandit policy)
+    from bandits import registered_policies
+
+    return set(registered_policies()) - {"ppo"}

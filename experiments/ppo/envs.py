@@ -1,0 +1,111 @@
+"""Worlds and the vectorised session environment PPO trains on.
+
+PPO steps :class:`~simulator.envs.vector.BatchSessionEnv` (all sessions in one
+numpy call) through :class:`SlateObservation`, which
+
+* appends the eligibility mask to the context, so the network's observation is
+  ``[context (d), eligible (n_items) as 0/1]`` — exactly what
+  :meth:`bandits.ppo.PPOSlatePolicy.observation` builds when the trained policy
+  is served — and the Plackett-Luce head only ever proposes valid slates;
+* makes the reward the configured outcome (click, purchase or revenue) summed
+  over the slate, whatever the world's own ``reward_type``.
+
+:class:`~simulator.envs.sb3.SB3BatchEnv` then presents it to stable-baselines3.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from gymnasium.vector import VectorEnv, VectorWrapper
+from gymnasium.vector.utils import batch_space
+
+from bandits.ppo import observation_space
+from experiments.ppo.config import WorldConfig
+from simulator.envs import BatchSessionEnv, ToyWorld, WorldLike
+from simulator.envs.sb3 import SB3BatchEnv
+
+_TOY_INTS = ("n_items", "k", "n_types", "max_steps")
+FloatArray = npt.NDArray[np.float64]
+
+
+def item_features(world: WorldLike) -> FloatArray:
+    """Features of every item, shape (n_items, f), for ``ppo.item_features``.
+
+    Category one-hot, then standardised log price and catalog features (from
+    ``world.catalog``, or the world's own ``category`` and ``price``).
+    """
+    catalog = getattr(world, "catalog", None)
+    source = catalog if catalog is not None else world
+    _, category = np.unique(np.asarray(getattr(source, "category")), return_inverse=True)  # noqa: B009
+    price = np.asarray(getattr(source, "price"), dtype=np.float64)  # noqa: B009
+    extra = getattr(catalog, "features", None) if catalog is not None else None
+    columns = [np.log(np.maximum(price, 1e-9))[:, None]]
+    if extra is not None:
+        columns.append(np.asarray(extra, dtype=np.float64).reshape(price.shape[0], -1))
+    numeric = np.concatenate(columns, axis=1)
+    numeric = (numeric - numeric.mean(axis=0)) / np.maximum(numeric.std(axis=0), 1e-9)
+    onehot = np.eye(int(category.max()) + 1)[category]
+    out: FloatArray = np.concatenate([onehot, numeric], axis=1)
+    return out
+
+
+def make_world(cfg: WorldConfig) -> WorldLike:
+    """The world a config names: ``World.default(seed)`` or a :class:`ToyWorld`."""
+    if cfg.kind == "toy":
+        args: dict[str, Any] = {key: (int(v) if key in _TOY_INTS else float(v)) for key, v in cfg.toy.items()}
+        return ToyWorld(reward_type=cfg.reward, **args)
+    module = importlib.import_module("simulator.world")
+    world: WorldLike = module.World.default(seed=cfg.seed)
+    return world
+
+
+class SlateObservation(VectorWrapper):
+    """Observation ``[context, eligible]`` and reward = the chosen outcome summed over the slate.
+
+    The final observation of a finished session (``info["final_obs"]``, used by
+    PPO to bootstrap sessions cut by the step limit) gets an all-ones mask: the
+    eligibility of a finished session is not kept by the environment.
+
+    Args:
+        env: a :class:`BatchSessionEnv`.
+        reward: ``click``, ``purchase`` or ``revenue``.
+    """
+
+    def __init__(self, env: VectorEnv[Any, Any, Any], reward: str = "revenue") -> None:
+        super().__init__(env)
+        base = env.unwrapped
+        self.n_items = int(getattr(base, "n_items"))  # noqa: B009 (a BatchSessionEnv attribute)
+        self.reward_kind = reward
+        d = int(np.prod(base.single_observation_space.shape or (0,)))
+        self.single_observation_space = observation_space(d, self.n_items)
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+
+    def _obs(self, obs: Any, mask: Any) -> Any:
+        return np.concatenate([np.asarray(obs, dtype=np.float32), np.asarray(mask, dtype=np.float32)],
+                              axis=1)
+
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset the sessions; the observation carries the eligibility mask."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._obs(obs, info["action_mask"]), info
+
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        """Step the sessions; reward = ``info[reward]`` summed over the slate."""
+        obs, _, terminated, truncated, info = self.env.step(actions)
+        reward = np.asarray(info[self.reward_kind], dtype=np.float64).sum(axis=1)
+        if "final_obs" in info:
+            final = np.asarray(info["final_obs"], dtype=np.float32)
+            info["final_obs"] = self._obs(final, np.ones((final.shape[0], self.n_items)))
+        return self._obs(obs, info["action_mask"]), reward, terminated, truncated, info
+
+
+def make_vec_env(world: WorldLike, num_envs: int, reward: str, seed: int) -> SB3BatchEnv:
+    """The SB3 ``VecEnv`` PPO trains on: ``num_envs`` sessions of ``world``, seeded."""
+    env = SB3BatchEnv(SlateObservation(BatchSessionEnv(num_envs, world, diagnostics=False), reward))
+    env.seed(seed)
+    return env

@@ -1,0 +1,12 @@
+"""The slatewise HTTP service: slates, rewards, sticky A/B assignment, rollout, online learning.
+
+Build the app with :func:`create_app`; run it with ``slatewise serve``.
+"""
+
+from serving.app import create_app
+from serving.config import ArmConfig, ExperimentConfig, ServingConfig, load_config
+from serving.errors import ServingError
+from serving.service import Service
+
+__all__ = ["ArmConfig", "ExperimentConfig", "Service", "ServingConfig", "ServingError", "create_app",
+           "load_config"]

@@ -1,0 +1,95 @@
+"""Errors the service raises on purpose; each maps to an HTTP status and a JSON body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.logs import SlatewiseError
+
+
+class ServingError(SlatewiseError):
+    """Base of every error the service answers with a JSON body.
+
+    Args:
+        message: what went wrong and how to fix it.
+        field: the request field at fault (``None`` when no single field is).
+        status: the HTTP status code of the answer.
+    """
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if status is not None:
+            self.status = status
+
+    def to_json(self) -> dict[str, Any]:
+        """The error body: ``{"error": {"code", "message", "field"}}``."""
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+class BadRequest(ServingError):
+    """The body is not JSON, or not a JSON object (400)."""
+
+    status = 400
+    code = "bad_request"
+
+
+class InvalidField(ServingError):
+    """A field is missing, of the wrong type or out of range (422)."""
+
+    status = 422
+    code = "invalid_field"
+
+    def __init__(self, field: str, expected: str, found: str, fix: str = "") -> None:
+        text = f"`{field}`: expected {expected}, found {found}."
+        super().__init__(f"{text} {fix}".strip(), field=field)
+
+
+class Unauthorized(ServingError):
+    """The admin bearer token is missing or wrong (401)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(ServingError):
+    """An unknown event or experiment (404)."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ServingError):
+    """A reward repeats an event with a different outcome (409)."""
+
+    status = 409
+    code = "conflict"
+
+
+class Gone(ServingError):
+    """A reward arrived after the configured reward window (410)."""
+
+    status = 410
+    code = "gone"
+
+
+class PayloadTooLarge(ServingError):
+    """The body exceeds the configured limit (413)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class NotReady(ServingError):
+    """The service cannot answer yet (503)."""
+
+    status = 503
+    code = "not_ready"
+
+
+class ConfigError(SlatewiseError, ValueError):
+    """A serving configuration is invalid; the message names the key and the fix."""

@@ -1,0 +1,167 @@
+"""Online learning: one learner turns stored outcomes into new policy versions.
+
+Every worker process of ``slatewise serve`` starts a learner thread, but only
+the one holding an exclusive ``flock`` on ``<model_dir>/learner.lock`` works;
+the others retry the lock every ``learn_interval_s`` seconds, so when the
+learning process dies another takes over. Each pass, for every arm with
+``learn = true``, the learner reads the outcomes that became final since its
+cursors (rewards by arrival ``seq``; decisions whose reward window closed
+without a reward, as reward 0), calls ``policy.update`` once with the batch,
+and publishes the result as the next version (:func:`serving.models.publish`),
+storing the cursors in the pointer so a new learner resumes where the last
+stopped. Workers pick the new version up atomically (see :mod:`serving.models`).
+For experiments with ``auto = true`` it also applies the rollout decision.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bandits import Feedback, PolicyError, SlatePolicy
+from serving import rollout
+from serving.catalog import ServedShape
+from serving.config import ServingConfig
+from serving.models import arm_dir, build_policy, publish, read_pointer
+from serving.store import Store
+
+logger = logging.getLogger(__name__)
+
+BATCH_LIMIT = 50_000
+CHECKPOINT_INTERVAL_S = 0.5
+
+
+class Learner:
+    """Updates arm policies from the store and publishes versions.
+
+    Args:
+        cfg: serving configuration.
+        shape: catalog and shapes.
+        store: the event store.
+        clock: UNIX time source (tests replace it).
+    """
+
+    def __init__(self, cfg: ServingConfig, shape: ServedShape, store: Store,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.shape = shape
+        self.store = store
+        self.clock = clock
+        self._state: dict[tuple[str, str], tuple[SlatePolicy, int, dict[str, int]]] = {}
+        self._stop = threading.Event()
+        self._lock_fd: int | None = None
+        self.passes = 0
+
+    def _current(self, experiment: str, arm: str) -> tuple[SlatePolicy, int, dict[str, int]]:
+        key = (experiment, arm)
+        if key in self._state:
+            return self._state[key]
+        directory = arm_dir(self.cfg.model_dir, experiment, arm)
+        pointer = read_pointer(directory)
+        if pointer is not None:
+            try:
+                policy = SlatePolicy.load(directory / str(pointer["file"]))
+                cursors = {"seq": int(pointer.get("seq", 0)), "event": int(pointer.get("event", 0))}
+                self._state[key] = (policy, int(pointer["version"]), cursors)
+                return self._state[key]
+            except (PolicyError, OSError, KeyError) as err:
+                logger.warning("learner could not load %s/%s: %s; starting from the config",
+                               experiment, arm, err)
+        exp = self.cfg.experiment(experiment)
+        self._state[key] = (build_policy(exp.arm(arm), self.shape, experiment), 0,
+                            {"seq": 0, "event": 0})
+        return self._state[key]
+
+    def run_once(self) -> dict[tuple[str, str], int]:
+        """One pass over every learning arm; returns the new version of each arm that changed."""
+        published: dict[tuple[str, str], int] = {}
+        now = self.clock()
+        for exp in self.cfg.experiments:
+            for arm in exp.arms:
+                if not arm.learn:
+                    continue
+                policy, version, cursors = self._current(exp.name, arm.name)
+                batch = self.store.new_feedback(exp.name, arm.name, self.shape.k, cursors["seq"],
+                                                cursors["event"], now - self.cfg.reward_window_s,
+                                                BATCH_LIMIT)
+                new_cursors = {"seq": int(batch["seq"]), "event": int(batch["event"])}
+                if batch["slate"].shape[0] == 0:
+                    self._state[(exp.name, arm.name)] = (policy, version, new_cursors)
+                    continue
+                policy.update(Feedback(batch["context"], batch["slate"], batch["reward"], batch["pscore"]))
+                version += 1
+                publish(arm_dir(self.cfg.model_dir, exp.name, arm.name), policy, version, new_cursors)
+                self._state[(exp.name, arm.name)] = (policy, version, new_cursors)
+                published[(exp.name, arm.name)] = version
+                logger.info("learner published %s/%s version %d from %d outcomes", exp.name, arm.name,
+                            version, batch["slate"].shape[0])
+            if exp.auto:
+                report = rollout.evaluate(self.store, exp)
+                split = rollout.apply(self.store, exp, report.decision)
+                if split is not None:
+                    logger.warning("rollout of %s: %s", exp.name, split.reason)
+        self.passes += 1
+        return published
+
+    # ------------------------------------------------------------------ background
+    def try_lead(self) -> bool:
+        """Take the learner lock if free (non-blocking); True when this process holds it."""
+        if self._lock_fd is not None:
+            return True
+        path = Path(self.cfg.model_dir) / "learner.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+        return True
+
+    def release(self) -> None:
+        """Give up the lock (another process may lead)."""
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _loop(self) -> None:
+        next_pass = time.monotonic() + self.cfg.learn_interval_s
+        while not self._stop.wait(min(CHECKPOINT_INTERVAL_S, self.cfg.learn_interval_s)):
+            try:
+                self.store.checkpoint()
+            except sqlite3.Error as err:
+                logger.warning("WAL checkpoint failed: %s", err)
+            if time.monotonic() < next_pass:
+                continue
+            next_pass = time.monotonic() + self.cfg.learn_interval_s
+            if not self.try_lead():
+                continue
+            try:
+                self.run_once()
+            except Exception:  # keep learning after a bad pass; the next one retries
+                logger.exception("learner pass failed")
+
+    def start(self) -> threading.Thread:
+        """Start the background thread: checkpoints in every process, passes only with the lock.
+
+        WAL checkpoints run every :data:`CHECKPOINT_INTERVAL_S` seconds; learner passes
+        every ``learn_interval_s`` seconds while this process holds the learner lock.
+        """
+        thread = threading.Thread(target=self._loop, name="slatewise-learner", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        """Stop the background loop after its current pass and release the lock."""
+        self._stop.set()
+        self.release()

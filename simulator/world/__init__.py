@@ -1,0 +1,78 @@
+"""A ground-truth shop: catalog, shoppers, multi-step sessions, exact truth, logs and calibration.
+
+Core API (batch-first over ``n`` sessions)::
+
+    world = World.default(seed=0)
+    state = world.new_sessions(n, rng)          # SessionState
+    world.context(state)                        # (n, d)
+    world.eligible(state)                       # (n, n_items) bool
+    world.expected_reward(state, slate)         # (n,) for slate (n, k)
+    world.best_slate(state)                     # ((n, k), (n,))
+    outcome = world.step(state, slate, rng)     # StepOutcome
+
+See docs/world.md.
+"""
+
+from simulator.world.calibrate import Calibration, CalibrationRow, calibrate
+from simulator.world.config import WorldConfig
+from simulator.world.core import SessionState, StepOutcome, World
+from simulator.world.errors import WorldError
+from simulator.world.generate import generate_log, run_sessions
+from simulator.world.io import load_world, save_world, world_from_json, world_to_json
+from simulator.world.params import WorldParams
+from simulator.world.policies import (
+    LOGGING_POLICIES,
+    SCORES,
+    Decision,
+    DecisionLike,
+    DistPolicyLike,
+    EpsilonGreedyPolicy,
+    PolicyLike,
+    SoftmaxPolicy,
+    UniformPolicy,
+    WorldPolicy,
+    make_logging_policy,
+)
+from simulator.world.truth import (
+    PolicyValue,
+    ValueEstimate,
+    decision_value,
+    exact_session_value,
+    first_decision_value,
+    policy_value,
+)
+
+__all__ = [
+    "LOGGING_POLICIES",
+    "SCORES",
+    "Calibration",
+    "CalibrationRow",
+    "Decision",
+    "DecisionLike",
+    "DistPolicyLike",
+    "EpsilonGreedyPolicy",
+    "PolicyLike",
+    "PolicyValue",
+    "SessionState",
+    "SoftmaxPolicy",
+    "StepOutcome",
+    "UniformPolicy",
+    "ValueEstimate",
+    "World",
+    "WorldConfig",
+    "WorldError",
+    "WorldParams",
+    "WorldPolicy",
+    "calibrate",
+    "decision_value",
+    "exact_session_value",
+    "first_decision_value",
+    "generate_log",
+    "load_world",
+    "make_logging_policy",
+    "policy_value",
+    "run_sessions",
+    "save_world",
+    "world_from_json",
+    "world_to_json",
+]

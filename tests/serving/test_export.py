@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from experiments.cli import main
+from serving.errors import ConfigError
+from serving.export import export_log, session_of
+from simulator.logs import load_parquet
+from tests.serving.conftest import Clock
+
+
+def test_export_is_the_log_format_with_what_was_served(app: Flask, client: FlaskClient, clock: Clock) -> None:
+    served = []
+    for i in range(6):
+        ctx = [float(i), 1.0, -1.0, 0.5]
+        body = client.post("/v1/slates", json={"user_id": f"u{i % 2}", "context": ctx}).get_json()
+        served.append((body, ctx))
+    client.post("/v1/rewards", json={"event_id": served[0][0]["event_id"], "clicks": [0, 1, 0]})
+    client.post("/v1/rewards", json={"event_id": served[1][0]["event_id"], "clicks": [1, 0, 0],
+                                     "revenue": [12.5, 0, 0]})
+    client.post("/v1/slates", json={"user_id": "short", "context": [0, 0, 0, 0], "k": 2})
+    db = app.extensions["slatewise"].cfg.db_path
+    final = export_log(db, now=clock.now)
+    assert final.n_rounds == 2  # only rewarded ones are final inside the window
+    log = export_log(db, include_pending=True)
+    assert log.n_rounds == 6 and log.k == 3 and log.dim_context == 4 and log.n_items == 20
+    assert log.event_id.tolist() == [b["event_id"] for b, _ in served]
+    assert log.slate.tolist() == [b["slate"] for b, _ in served]
+    np.testing.assert_array_equal(log.context, [c for _, c in served])
+    assert log.reward[0].tolist() == [0, 1, 0] and log.reward[1].tolist() == [1, 0, 0]
+    assert log.reward[2:].sum() == 0
+    assert log.revenue is not None and log.revenue[1, 0] == 12.5 and log.purchase is None
+    assert log.pscore.tolist() == [1.0] * 6
+    assert log.session_id[0] == log.session_id[2] == session_of("u0") != log.session_id[1]
+    assert log.policy[0] == "default/control/linucb@v0"
+    assert log.metadata.reward_type == "click"
+    later = export_log(db, now=clock.now + 3601.0)
+    assert later.n_rounds == 6
+
+
+def test_export_cli_writes_a_valid_log(app: Flask, client: FlaskClient, tmp_path: Path) -> None:
+    for i in range(3):
+        body = client.post("/v1/slates", json={"user_id": f"u{i}", "context": [1, 2, 3, 4]}).get_json()
+        client.post("/v1/rewards", json={"event_id": body["event_id"], "reward": [0.5, 0, 0]})
+    out = tmp_path / "served.parquet"
+    db = app.extensions["slatewise"].cfg.db_path
+    res = CliRunner().invoke(main, ["logs", "export-serving", db, "-o", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["rows"] == 3 and summary["k"] == 3 and summary["rewarded_share"] == 1.0
+    log = load_parquet(out)
+    assert log.n_rounds == 3 and log.metadata.reward_type == "custom"
+    assert log.reward[:, 0].tolist() == [0.5, 0.5, 0.5]
+
+
+def test_export_refuses_what_is_not_a_store(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        export_log(tmp_path / "nope.db")
+    res = CliRunner().invoke(main, ["logs", "export-serving", str(tmp_path / "nope.db"), "-o",
+                                    str(tmp_path / "x.parquet")])
+    assert res.exit_code == 1 and "does not exist" in res.output
+
+
+def test_export_of_an_empty_store_is_an_empty_log(app: Flask, tmp_path: Path) -> None:
+    db = app.extensions["slatewise"].cfg.db_path
+    assert export_log(db).n_rounds == 0
+    res = CliRunner().invoke(main, ["logs", "export-serving", db, "-o", str(tmp_path / "e.parquet"), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["rows"] == 0
