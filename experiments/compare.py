@@ -19,9 +19,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from bandits.policy import Feedback, make_policy
 from experiments.config import ExperimentConfig
+from experiments.engine import Engine, LocalEngine
 from experiments.simulate import WorldAgent, build_agent, build_world, run_round, slot_reward
-from simulator.logs import LogMetadata, SlateLog
+from simulator.logs import LogMetadata, SlateLog, load_parquet
 from simulator.world import World, make_logging_policy
 
 FloatArray = npt.NDArray[np.float64]
@@ -103,23 +105,35 @@ def log_with_truth(world: World, agents: dict[str, WorldAgent], logging_policy: 
                          {k: np.concatenate(v) for k, v in truths.items()})
 
 
-def train_agents(config: ExperimentConfig, world: World) -> dict[str, WorldAgent]:
-    """Every configured policy, trained online for ``compare.train_sessions`` sessions, then frozen."""
+def _train_one(task: tuple[ExperimentConfig, int]) -> WorldAgent:
+    config, i = task
+    world = build_world(config.data)
     seed = config.seeds[0]
-    agents: dict[str, WorldAgent] = {}
-    for spec in config.policies:
-        agent = build_agent(spec, world, seed)
-        rng = np.random.default_rng([seed, 4])
-        done = 0
-        while done < config.compare.train_sessions:
-            b = min(config.simulate.batch_sessions, config.compare.train_sessions - done)
-            run_round(world, agent, b, rng, learn=True)
-            done += b
-        agents[spec.label] = agent
-    return agents
+    agent = build_agent(config.policies[i], world, seed)
+    rng = np.random.default_rng([seed, 4])
+    done = 0
+    while done < config.compare.train_sessions:
+        b = min(config.simulate.batch_sessions, config.compare.train_sessions - done)
+        run_round(world, agent, b, rng, learn=True)
+        done += b
+    return agent
 
 
-def compare(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.DataFrame:
+def train_agents(config: ExperimentConfig, engine: Engine | None = None, *,
+                 progress: bool = False) -> dict[str, WorldAgent]:
+    """Every configured policy, trained online for ``compare.train_sessions`` sessions, then frozen.
+
+    Each policy trains in its own task (seeded by the config's first seed), so
+    the agents are the same whatever the engine.
+    """
+    engine = engine or LocalEngine(config.workers or None)
+    tasks = [(config, i) for i in range(len(config.policies))]
+    agents = engine.map(_train_one, tasks, desc="train", progress=progress)
+    return {spec.label: agent for spec, agent in zip(config.policies, agents, strict=True)}
+
+
+def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine | None = None,
+            progress: bool = False) -> pd.DataFrame:
     """Off-policy estimate, interval and truth of each policy by each configured estimator.
 
     Returns:
@@ -128,8 +142,10 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.DataFrame
     """
     from bandits.ope import estimate_all
 
+    if config.data.source == "log":
+        return compare_on_log(config, n_bootstrap=n_bootstrap)
     world = build_world(config.data)
-    agents = train_agents(config, world)
+    agents = train_agents(config, engine, progress=progress)
     sample = log_with_truth(world, agents, config.compare.logging_policy, config.compare.log_sessions,
                             config.seeds[0])
     rows = []
@@ -143,6 +159,36 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.DataFrame
                          "low": est.low, "high": est.high, "truth": truth,
                          "covered": bool(est.low <= truth <= est.high), "ess": est.ess,
                          "max_weight": est.max_weight, "mean_weight": est.mean_weight})
+    return pd.DataFrame(rows)
+
+
+def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.DataFrame:
+    """Offline comparison on a log file: learn on its first half, estimate on the second; no truth.
+
+    Policies are built for the log's catalog (``k`` = the log's slots on the page)
+    and learn from the first half of the rows in log order; ``truth`` is NaN.
+    """
+    from bandits.ope import estimate_all
+
+    assert config.data.path is not None  # checked by the config
+    log = load_parquet(config.data.path)
+    if log.n_rounds < 4:
+        raise ValueError(f"data.path {config.data.path} holds {log.n_rounds} decisions; compare needs a "
+                         "log with at least 4 (half to learn on, half to estimate on).")
+    cut = log.n_rounds // 2
+    train, test = log.take(np.arange(cut)), log.take(np.arange(cut, log.n_rounds))
+    rows = []
+    for spec in config.policies:
+        params: dict[str, Any] = {"n_items": log.n_items, "k": log.n_positions,
+                                  "dim_context": log.dim_context, "seed": config.seeds[0]}
+        policy = make_policy(spec.name, **(params | spec.params))
+        policy.update(Feedback.from_log(train))
+        dist = policy.action_dist(test.context)
+        for est in estimate_all(test, dist, estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
+                                seed=config.seeds[0]):
+            rows.append({"policy": spec.label, "estimator": est.estimator, "estimate": est.value,
+                         "low": est.low, "high": est.high, "truth": float("nan"), "covered": None,
+                         "ess": est.ess, "max_weight": est.max_weight, "mean_weight": est.mean_weight})
     return pd.DataFrame(rows)
 
 

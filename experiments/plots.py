@@ -17,13 +17,15 @@ def _require(frame: pd.DataFrame, columns: list[str], what: str) -> None:
         raise ValueError(f"{what} needs columns {columns}; missing {missing}.")
 
 
-def learning_curves(curves: pd.DataFrame, metrics: tuple[str, ...] = ("reward", "regret")) -> Figure:
+def learning_curves(curves: pd.DataFrame, metrics: tuple[str, ...] = ("reward", "regret"),
+                    xlabel: str = "step") -> Figure:
     """Mean of each metric over seeds per step, with a band of +-1.96 standard errors.
 
     Args:
         curves: columns ``policy``, ``seed``, ``step`` and one column per metric
             (cumulative average reward, cumulative regret, ...).
         metrics: metric columns to plot, one panel each.
+        xlabel: what ``step`` counts (rounds, sessions seen, ...).
     """
     _require(curves, ["policy", "seed", "step", *metrics], "learning_curves")
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), squeeze=False)
@@ -35,7 +37,7 @@ def learning_curves(curves: pd.DataFrame, metrics: tuple[str, ...] = ("reward", 
             (line,) = ax.plot(x, stats["mean"], label=str(policy))
             ax.fill_between(x, stats["mean"] - 1.96 * se, stats["mean"] + 1.96 * se,
                             color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_xlabel("step")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} (mean over seeds, 95% band)")
         ax.grid(alpha=0.3)

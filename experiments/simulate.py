@@ -14,20 +14,17 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from tqdm import tqdm
 
 from bandits import Feedback, SlatePolicy, make_policy, registered_policies
 from experiments.config import DataSpec, ExperimentConfig, PolicySpec
+from experiments.engine import Engine, LocalEngine
 from simulator.world import SessionState, StepOutcome, World, WorldConfig
 
 FloatArray = npt.NDArray[np.float64]
@@ -184,38 +181,28 @@ def _run_task_args(args: tuple[ExperimentConfig, int, int]) -> TaskResult:
 
 
 def run_all(config: ExperimentConfig, *, workers: int | None = None, progress: bool = True,
-            runner: Callable[[tuple[ExperimentConfig, int, int]], TaskResult] = _run_task_args,
-            ) -> list[TaskResult]:
-    """Every policy x seed, in parallel over ``workers`` processes (default: the machine's cores).
+            engine: Engine | None = None) -> list[TaskResult]:
+    """Every policy x seed on ``engine`` (default: local processes, ``workers`` of them).
 
-    Results come back in config order (policy, then seed) whatever the parallelism.
+    Results come back in config order (policy, then seed) whatever the engine or parallelism.
     """
     tasks = [(config, i, s) for i in range(len(config.policies)) for s in config.seeds]
-    n_workers = workers or config.workers or os.cpu_count() or 1
-    results: dict[int, TaskResult] = {}
-    bar = tqdm(total=len(tasks), desc="simulate", unit="run", disable=not progress, leave=False)
-    if n_workers <= 1 or len(tasks) == 1:
-        for j, task in enumerate(tasks):
-            results[j] = runner(task)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=min(n_workers, len(tasks)),
-                                 mp_context=get_context("fork")) as pool:
-            futures = {pool.submit(runner, task): j for j, task in enumerate(tasks)}
-            for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                bar.update()
-    bar.close()
-    return [results[j] for j in range(len(tasks))]
+    engine = engine or LocalEngine(workers or config.workers or None)
+    return engine.map(_run_task_args, tasks, desc="simulate", progress=progress)
 
 
 def metrics_frame(results: list[TaskResult]) -> pd.DataFrame:
-    """All rounds of all runs, with running per-session reward and cumulative regret."""
+    """All rounds of all runs, with running per-session reward, cumulative and per-round regret."""
     frame = pd.concat([r.rounds for r in results], ignore_index=True)
     g = frame.groupby(["policy", "seed"], sort=False)
     frame["reward_per_session"] = g["reward"].cumsum() / g["sessions"].cumsum()
     frame["regret"] = (g["best"].cumsum() - g["expected"].cumsum())
     frame["regret_per_decision"] = frame["regret"] / g["decisions"].cumsum()
+    frame["sessions_seen"] = g["sessions"].cumsum()
+    # This round's mean regret per decision: falls as a policy learns, comparable across
+    # policies whose sessions last a different number of steps.
+    regret = frame["best"] - frame["expected"]
+    frame["round_regret_per_decision"] = regret / frame["decisions"].clip(lower=1)
     return frame
 
 

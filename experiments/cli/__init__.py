@@ -8,6 +8,7 @@ import click
 
 from experiments.cli.experiments_cmds import compare_cmd, demo_cmd, simulate_cmd
 from experiments.cli.logs import logs_group
+from experiments.cli.ope import ope_group
 from experiments.cli.ppo import train_ppo_cmd
 from experiments.cli.serve import serve_cmd
 from experiments.cli.world import world_group
@@ -29,3 +30,4 @@ main.add_command(simulate_cmd)
 main.add_command(compare_cmd)
 main.add_command(demo_cmd)
 main.add_command(world_group)
+main.add_command(ope_group)

@@ -10,13 +10,25 @@ import click
 
 from experiments.cli.output import emit_json, json_option
 from experiments.config import ConfigError, ExperimentConfig, load_config
+from experiments.engine import Engine, EngineError, make_engine
 
 _out = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                     help="Folder for the report, the metrics and summary.json.")
 _workers = click.option("--workers", type=click.IntRange(min=1), default=None,
                         help="Processes for policy x seed runs (default: all cores).")
+_engine = click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                       help="Where policy x seed runs execute: this machine's processes, or Ray tasks.")
+_address = click.option("--address", default=None,
+                        help="Ray cluster address (with --engine ray); a local Ray starts when omitted.")
 _progress = click.option("--progress/--no-progress", default=True, show_default=True,
                          help="Show a progress bar on stderr.")
+
+
+def _engine_for(name: str, workers: int | None, address: str | None) -> Engine:
+    try:
+        return make_engine(name, workers=workers, address=address)
+    except EngineError as err:
+        raise click.ClickException(str(err)) from None
 
 
 def _load(path: Path) -> ExperimentConfig:
@@ -41,9 +53,10 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
         click.echo(f"\n{'policy':<20} {'estimator':<12} {'estimate':>10} {'95% interval':>24} {'truth':>10}")
         for name, v in cmp_["policies"].items():
             for est, e in v["estimates"].items():
-                mark = "" if e["covered"] else "  (misses truth)"
+                truth = "—" if v["truth"] is None else f"{v['truth']:.3f}"
+                mark = "" if e["covered"] in (True, None) else "  (misses truth)"
                 click.echo(f"{name:<20} {est:<12} {e['estimate']:>10.3f}   [{e['low']:>9.3f}, "
-                           f"{e['high']:>9.3f}] {v['truth']:>10.3f}{mark}")
+                           f"{e['high']:>9.3f}] {truth:>10}{mark}")
         for flag in cmp_["disagreements"]:
             click.echo(f"warning: {flag}")
     click.echo(f"\nreport: {summary['files']['html']}")
@@ -53,26 +66,40 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @_out
 @_workers
+@_engine
+@_address
 @_progress
 @json_option
-def simulate_cmd(config: Path, out_dir: Path, workers: int | None, progress: bool, as_json: bool) -> None:
+def simulate_cmd(config: Path, out_dir: Path, workers: int | None, engine: str, address: str | None,
+                 progress: bool, as_json: bool) -> None:
     """Each policy x seed learns online in the configured world; metrics, report, summary."""
     from experiments.runs import run
 
     cfg = _load(config)
-    _print(run(cfg, out_dir, simulate=True, compare=False, workers=workers, progress=progress), as_json)
+    if cfg.data.source == "log":
+        raise click.ClickException(f"{config}: data.source = 'log' has no world to learn online in; "
+                                   "simulate needs data.source = 'world' or 'calibrated' (use "
+                                   "`slatewise compare` to score policies on a log).")
+    runner = _engine_for(engine, workers or cfg.workers or None, address)
+    _print(run(cfg, out_dir, simulate=True, compare=False, engine=runner, progress=progress), as_json)
 
 
 @click.command("compare")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @_out
+@_workers
+@_engine
+@_address
+@_progress
 @json_option
-def compare_cmd(config: Path, out_dir: Path, as_json: bool) -> None:
+def compare_cmd(config: Path, out_dir: Path, workers: int | None, engine: str, address: str | None,
+                progress: bool, as_json: bool) -> None:
     """Off-policy estimates of each policy on a logged sample, beside the world's truth."""
     from experiments.runs import run
 
     cfg = _load(config)
-    _print(run(cfg, out_dir, simulate=False, compare=True), as_json)
+    runner = _engine_for(engine, workers or cfg.workers or None, address)
+    _print(run(cfg, out_dir, simulate=False, compare=True, engine=runner, progress=progress), as_json)
 
 
 @click.command("demo")

@@ -1,0 +1,188 @@
+"""``slatewise ope``: score a policy on logs it never ran on, and the Open Bandit Dataset benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from bandits.policy import Feedback, PolicyError, SlatePolicy, make_policy, registered_policies
+from experiments.cli.output import emit_json, json_option
+from simulator.logs import LogFormatError, LogValidationError, SlateLog, load_parquet
+
+
+class _DefaultGroup(click.Group):
+    """A group whose first argument is a log file unless it names a subcommand."""
+
+    default_command = "estimate"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def parse_policy_spec(spec: str, log: SlateLog) -> SlatePolicy:
+    """A policy from ``NAME[:param=value,...]`` or a saved ``.npz`` file, sized for ``log``.
+
+    Values are read as JSON when they parse (numbers, lists, booleans), else as strings.
+    """
+    path = Path(spec)
+    if spec.endswith(".npz"):
+        if not path.is_file():
+            raise click.BadParameter(f"{spec}: no such policy file", param_hint="--policy")
+        policy = SlatePolicy.load(path)
+        if policy.n_items != log.n_items:
+            raise click.BadParameter(f"policy {spec} knows {policy.n_items} items but the log has "
+                                     f"{log.n_items}; evaluate it on a log of the same catalog.",
+                                     param_hint="--policy")
+        return policy
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for part in filter(None, rest.split(",")):
+        key, eq, raw = part.partition("=")
+        if not eq or not key:
+            raise click.BadParameter(f"{part!r} in {spec!r} is not key=value; write e.g. "
+                                     "'epsilon_greedy:epsilon=0.1'", param_hint="--policy")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw
+    if name not in registered_policies():
+        raise click.BadParameter(f"unknown policy {name!r}; choose one of {sorted(registered_policies())} "
+                                 "or give a saved .npz policy file", param_hint="--policy")
+    try:
+        return make_policy(name, n_items=log.n_items, k=log.n_positions, dim_context=log.dim_context,
+                           **params)
+    except (TypeError, ValueError) as err:
+        raise click.BadParameter(f"{spec}: {err}", param_hint="--policy") from None
+
+
+def _estimate_table(rows: list[dict[str, Any]], truth: float | None = None) -> str:
+    head = (f"{'estimator':<12} {'estimate':>10} {'low':>10} {'high':>10} {'ESS':>9} {'max w':>8} "
+            f"{'mean w':>7}")
+    if truth is not None:
+        head += f" {'rel.err':>8} {'covers':>6}"
+    lines = [head, "-" * len(head)]
+    notes = []
+    for r in rows:
+        line = (f"{r['estimator']:<12} {r['value']:>10.5f} {r['low']:>10.5f} {r['high']:>10.5f} "
+                f"{r['ess']:>9.0f} {r['max_weight']:>8.2f} {r['mean_weight']:>7.3f}")
+        if truth is not None:
+            line += f" {r['relative_error']:>8.1%} {'yes' if r['covers_truth'] else 'NO':>6}"
+        lines.append(line)
+        notes += [f"{r['estimator']}: {w}" for w in r.get("warnings", ())]
+    if notes:
+        lines += ["", "warnings:", *(f"  {n}" for n in notes)]
+    return "\n".join(lines)
+
+
+def _estimator_list(estimators: str | None) -> list[str] | None:
+    if estimators is None:
+        return None
+    from bandits.ope import ESTIMATORS
+
+    names = [e.strip() for e in estimators.split(",") if e.strip()]
+    unknown = [e for e in names if e not in ESTIMATORS]
+    if unknown:
+        raise click.BadParameter(f"unknown estimator(s) {unknown}; choose from {sorted(ESTIMATORS)}",
+                                 param_hint="--estimators")
+    return names
+
+
+@click.group("ope", cls=_DefaultGroup, invoke_without_command=False)
+def ope_group() -> None:
+    """Off-policy evaluation: `slatewise ope LOG.parquet --policy SPEC`, or `ope obd-benchmark DIR`."""
+
+
+@ope_group.command("estimate")
+@click.argument("log_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--policy", "spec", required=True,
+              help="NAME[:param=value,...] of a registered policy, or a saved policy .npz file.")
+@click.option("--estimators", default=None,
+              help="Comma-separated estimator names (default: every one the log supports).")
+@click.option("--train-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              show_default=True,
+              help="Let the policy learn from this leading share of the log and score it on the rest.")
+@click.option("--n-bootstrap", type=click.IntRange(0), default=200, show_default=True,
+              help="Bootstrap resamples for the intervals (0: normal intervals).")
+@click.option("--level", type=click.FloatRange(0.5, 1, min_open=False, max_open=True), default=0.95,
+              show_default=True, help="Confidence level of the intervals.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+def estimate_cmd(log_file: Path, spec: str, estimators: str | None, train_fraction: float,
+                 n_bootstrap: int, level: float, seed: int, as_json: bool) -> None:
+    """Estimate the value of the policy SPEC on LOG_FILE with every estimator and its interval."""
+    from bandits.ope import OPEError, estimate_all
+
+    try:
+        log = load_parquet(log_file)
+    except (LogFormatError, LogValidationError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    names = _estimator_list(estimators)
+    policy = parse_policy_spec(spec, log)
+    test = log
+    if train_fraction > 0:
+        cut = round(train_fraction * log.n_rounds)
+        if cut < 1 or cut >= log.n_rounds:
+            raise click.BadParameter(f"{train_fraction} of {log.n_rounds} rows leaves nothing to train or "
+                                     "score on", param_hint="--train-fraction")
+        train, test = log.take(np.arange(cut)), log.take(np.arange(cut, log.n_rounds))
+        policy.update(Feedback.from_log(train))
+    try:
+        dist = policy.action_dist(test.context)
+        results = estimate_all(test, dist, estimators=names, n_bootstrap=n_bootstrap, level=level, seed=seed,
+                               interval="bootstrap" if n_bootstrap > 0 else "normal")
+    except (OPEError, PolicyError) as err:
+        raise click.ClickException(str(err)) from None
+    rows = [r.to_dict() for r in results]
+    if as_json:
+        emit_json({"log": str(log_file), "policy": spec, "n_rounds": test.n_rounds,
+                   "trained_on": log.n_rounds - test.n_rounds, "level": level, "estimates": rows})
+        return
+    click.echo(f"{spec} on {log_file} ({test.n_rounds:,} decisions, {level:.0%} intervals)\n")
+    click.echo(_estimate_table(rows))
+
+
+@ope_group.command("obd-benchmark")
+@click.argument("data_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--campaign", "campaigns", multiple=True, default=("men",), show_default=True,
+              help="Campaign(s) to run: all, men (repeat the option for several).")
+@click.option("--estimators", default=None, help="Comma-separated estimator names (default: all).")
+@click.option("--n-bootstrap", type=click.IntRange(0), default=200, show_default=True)
+@click.option("--n-draws", type=click.IntRange(1_000), default=100_000, show_default=True,
+              help="Monte Carlo draws of bts's Beta prior for its action distribution.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+def obd_benchmark_cmd(data_dir: Path, campaigns: tuple[str, ...], estimators: str | None, n_bootstrap: int,
+                      n_draws: int, seed: int, as_json: bool) -> None:
+    """Estimate the bts policy's click rate from the random logs; compare with bts's own logs.
+
+    DATA_DIR holds random/, bts/ and bts_prior.json of the Open Bandit Dataset
+    (ZOZO, Inc., CC BY 4.0).
+    """
+    from bandits.ope import OPEError
+
+    from experiments.obd_benchmark import run_campaign
+
+    names = _estimator_list(estimators)
+    results = []
+    for campaign in campaigns:
+        try:
+            results.append(run_campaign(data_dir, campaign, estimators=names, n_bootstrap=n_bootstrap,
+                                        n_draws=n_draws, seed=seed))
+        except (LogFormatError, LogValidationError, OPEError) as err:
+            raise click.ClickException(str(err)) from None
+    if as_json:
+        emit_json({"data_dir": str(data_dir), "n_bootstrap": n_bootstrap, "n_draws": n_draws, "seed": seed,
+                   "campaigns": [r.to_json() for r in results]})
+        return
+    for r in results:
+        click.echo(f"campaign {r.campaign}: {r.n_rounds:,} random-policy rows, {r.n_items} items; "
+                   f"truth (bts logs' mean click) {r.truth:.5f} ± {1.96 * r.truth_stderr:.5f}; "
+                   f"benchmark {r.seconds['benchmark']:.2f} s\n")
+        click.echo(_estimate_table(r.rows, truth=r.truth))
+        click.echo()
