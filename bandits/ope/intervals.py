@@ -101,10 +101,21 @@ def bootstrap_sums(columns: FloatArray, n_boot: int, seed: int, threads: int = 2
     """Replicate sums ``sum_i c_bi * columns[i, :]`` for ``n_boot`` Poisson replicates, (n_boot, C).
 
     Columns are centred before the float32 products and the centre added back
-    exactly, which keeps the sums accurate over millions of rows. The last
-    column returned is the replicate's total count ``sum_i c_bi``.
+    exactly, which keeps the sums accurate over millions of rows. When most rows
+    are zero in every column (clicks are rare), only the other rows get counts.
+    The last column returned is the replicate's total count ``sum_i c_bi``.
     """
     n = columns.shape[0]
+    nonzero = np.flatnonzero(np.any(columns != 0, axis=1))
+    if nonzero.size < n // 4:
+        # Rows that are zero in every column add nothing but their count: draw counts for the
+        # others only, and the zero rows' total count as one Poisson(n_zero) per replicate.
+        rest = np.random.default_rng([seed, 12]).poisson(n - nonzero.size, n_boot).astype(np.float64)
+        if not nonzero.size:
+            return np.hstack([np.zeros((n_boot, columns.shape[1])), rest[:, None]])
+        sums = bootstrap_sums(columns[nonzero], n_boot, seed, threads)
+        sums[:, -1] += rest
+        return sums
     centre = columns.mean(axis=0)
     work = np.hstack([columns - centre, np.ones((n, 1))]).astype(np.float32)
     threads = max(1, min(threads, n_boot))

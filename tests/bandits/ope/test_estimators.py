@@ -181,3 +181,29 @@ def test_bad_inputs_give_clear_errors() -> None:
         SlateLog.from_arrays(context=np.zeros((2, 1)), slate=np.array([[0], [1]]), reward=np.zeros((2, 1)),
                              pscore=np.array([0.5, 0.0]), pscore_item=np.array([[0.5], [0.0]]),
                              catalog=Catalog.anonymous(2))
+
+
+class LeastSquares:
+    """A duck-typed ridge: the same fit as the built-in one, but slatewise cannot see its uncertainty."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LeastSquares:
+        self.beta = np.linalg.solve(X.T @ X + np.eye(X.shape[1]), X.T @ y)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.beta
+
+
+def test_dm_interval_that_holds_the_model_fixed_is_over_confident() -> None:
+    # The same model, with and without its own uncertainty in the interval.
+    bandit = Bandit()
+    truth = bandit.truth()
+    fixed = honest = 0
+    for s in range(80):
+        log, dist = bandit.log(1500, seed=500 + s)
+        (a,) = estimate_all(log, dist, estimators=["dm"], reward_model=LeastSquares(), seed=s, n_bootstrap=100)
+        (b,) = estimate_all(log, dist, estimators=["dm"], seed=s, n_bootstrap=100)
+        assert a.value == pytest.approx(b.value, rel=1e-2)  # same fit but for the intercept penalty
+        fixed += a.low <= truth <= a.high
+        honest += b.low <= truth <= b.high
+    assert fixed / 80 < 0.5 < 0.85 <= honest / 80
