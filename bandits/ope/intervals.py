@@ -18,6 +18,7 @@ block of replicates; no Python loop runs over single resamples.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -97,7 +98,8 @@ def _replicate_sums(columns: npt.NDArray[np.float32], n_boot: int, seed: np.rand
     return out
 
 
-def bootstrap_sums(columns: FloatArray, n_boot: int, seed: int, threads: int = 2) -> FloatArray:
+def bootstrap_sums(columns: FloatArray, n_boot: int, seed: int | Sequence[int],
+                   threads: int = 2) -> FloatArray:
     """Replicate sums ``sum_i c_bi * columns[i, :]`` for ``n_boot`` Poisson replicates, (n_boot, C).
 
     Columns are centred before the float32 products and the centre added back
@@ -105,12 +107,13 @@ def bootstrap_sums(columns: FloatArray, n_boot: int, seed: int, threads: int = 2
     are zero in every column (clicks are rare), only the other rows get counts.
     The last column returned is the replicate's total count ``sum_i c_bi``.
     """
+    key = [seed] if isinstance(seed, int) else list(seed)
     n = columns.shape[0]
     nonzero = np.flatnonzero(np.any(columns != 0, axis=1))
     if nonzero.size < n // 4:
         # Rows that are zero in every column add nothing but their count: draw counts for the
         # others only, and the zero rows' total count as one Poisson(n_zero) per replicate.
-        rest = np.random.default_rng([seed, 12]).poisson(n - nonzero.size, n_boot).astype(np.float64)
+        rest = np.random.default_rng([*key, 12]).poisson(n - nonzero.size, n_boot).astype(np.float64)
         if not nonzero.size:
             return np.hstack([np.zeros((n_boot, columns.shape[1])), rest[:, None]])
         sums = bootstrap_sums(columns[nonzero], n_boot, seed, threads)
@@ -119,7 +122,7 @@ def bootstrap_sums(columns: FloatArray, n_boot: int, seed: int, threads: int = 2
     centre = columns.mean(axis=0)
     work = np.hstack([columns - centre, np.ones((n, 1))]).astype(np.float32)
     threads = max(1, min(threads, n_boot))
-    seqs = np.random.SeedSequence([seed, 11]).spawn(threads)
+    seqs = np.random.SeedSequence([*key, 11]).spawn(threads)
     sizes = [n_boot // threads + (1 if t < n_boot % threads else 0) for t in range(threads)]
     if threads == 1:
         parts = [_replicate_sums(work, n_boot, seqs[0])]

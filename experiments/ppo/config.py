@@ -6,7 +6,7 @@ Layout (every key optional except where noted; see ``experiments/configs/ppo_ses
                  toy = { n_items, k, n_types, max_steps, ... }  (ToyWorld arguments)
     [ppo]        total_steps, num_envs, n_steps, batch_size, n_epochs, learning_rate, gamma,
                  gae_lambda, clip_range, ent_coef, vf_coef, max_grad_norm, net_arch,
-                 activation, seed, threads
+                 activation, item_features, price_knots, reward_scale, seed, threads
     [eval]       every_steps, n_sessions, seeds (held out, >= 1), bandits, bandit_num_envs, temperature,
                  bandit_params = { name = { ... } }
     [checkpoint] every_steps, keep
@@ -62,7 +62,11 @@ class PPOConfig:
         net_arch: hidden widths of the actor and the critic.
         activation: ``tanh`` or ``relu``.
         item_features: score items also through their features (category one-hot,
-            standardised log price and catalog features), shared across items.
+            standardised log price with a piecewise-linear basis, catalog features),
+            shared across items (:func:`experiments.ppo.envs.item_features`).
+        price_knots: knots of the log-price basis of the item features.
+        reward_scale: the training reward is multiplied by it, so value targets stay
+            near 1 (revenue per session is in the hundreds); evaluations are unscaled.
         seed: training seed (sessions and network).
         threads: torch threads (the machine is shared: 1 or 2).
     """
@@ -82,6 +86,8 @@ class PPOConfig:
     net_arch: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
     item_features: bool = False
+    price_knots: int = 5
+    reward_scale: float = 1.0
     seed: int = 0
     threads: int = 1
 
@@ -192,7 +198,8 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
         "total_steps": (1, None), "num_envs": (1, None), "n_steps": (1, None), "batch_size": (2, None),
         "n_epochs": (1, None), "learning_rate": (0.0, 1.0), "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0),
         "clip_range": (0.0, 1.0), "ent_coef": (0.0, None), "vf_coef": (0.0, None),
-        "max_grad_norm": (0.0, None), "seed": (0, None), "threads": (1, 64)}
+        "max_grad_norm": (0.0, None), "seed": (0, None), "threads": (1, 64), "price_knots": (0, 64),
+        "reward_scale": (1e-9, None)}
     values: dict[str, Any] = {}
     for name in fields:
         default = getattr(d, name)

@@ -32,24 +32,38 @@ _TOY_INTS = ("n_items", "k", "n_types", "max_steps")
 FloatArray = npt.NDArray[np.float64]
 
 
-def item_features(world: WorldLike) -> FloatArray:
+def item_features(world: WorldLike, price_knots: int = 5) -> FloatArray:
     """Features of every item, shape (n_items, f), for ``ppo.item_features``.
 
-    Category one-hot, then standardised log price and catalog features (from
-    ``world.catalog``, or the world's own ``category`` and ``price``).
+    Columns: category one-hot; the item's log price, standardised over the
+    catalog (``z``), and a piecewise-linear basis of it, ``max(z - t, 0)`` at
+    ``price_knots`` knots ``t`` (quantiles of ``z``), so a score can bend at a
+    price (e.g. around the anchor's); then the catalog's other numeric features
+    (``world.catalog.features`` without its log-price column), standardised.
+    Worlds without a catalog (``ToyWorld``) give their ``category`` and ``price``.
+
+    Args:
+        world: the world (its catalog, or ``category`` and ``price`` attributes).
+        price_knots: knots of the price basis (0: the standardised log price only).
     """
     catalog = getattr(world, "catalog", None)
     source = catalog if catalog is not None else world
     _, category = np.unique(np.asarray(getattr(source, "category")), return_inverse=True)  # noqa: B009
     price = np.asarray(getattr(source, "price"), dtype=np.float64)  # noqa: B009
+    log_price = np.log(np.maximum(price, 1e-9))
+    z = (log_price - log_price.mean()) / max(float(log_price.std()), 1e-9)
+    knots = np.quantile(z, (np.arange(price_knots) + 0.5) / price_knots) if price_knots else np.zeros(0)
+    hinges = np.maximum(z[:, None] - knots[None, :], 0.0)
+    columns = [z[:, None], hinges / np.maximum(hinges.std(axis=0), 1e-9)]
     extra = getattr(catalog, "features", None) if catalog is not None else None
-    columns = [np.log(np.maximum(price, 1e-9))[:, None]]
     if extra is not None:
-        columns.append(np.asarray(extra, dtype=np.float64).reshape(price.shape[0], -1))
-    numeric = np.concatenate(columns, axis=1)
-    numeric = (numeric - numeric.mean(axis=0)) / np.maximum(numeric.std(axis=0), 1e-9)
+        feats = np.asarray(extra, dtype=np.float64).reshape(price.shape[0], -1)
+        names = list(getattr(catalog, "feature_names", None) or [])
+        keep = [j for j in range(feats.shape[1]) if j >= len(names) or "price" not in names[j]]
+        feats = feats[:, keep]
+        columns.append((feats - feats.mean(axis=0)) / np.maximum(feats.std(axis=0), 1e-9))
     onehot = np.eye(int(category.max()) + 1)[category]
-    out: FloatArray = np.concatenate([onehot, numeric], axis=1)
+    out: FloatArray = np.concatenate([onehot, *columns], axis=1)
     return out
 
 
@@ -73,10 +87,14 @@ class SlateObservation(VectorWrapper):
     Args:
         env: a :class:`BatchSessionEnv`.
         reward: ``click``, ``purchase`` or ``revenue``.
+        reward_scale: the reward is multiplied by it (PPO's value targets then stay
+            near 1; evaluation always reports the unscaled reward).
     """
 
-    def __init__(self, env: VectorEnv[Any, Any, Any], reward: str = "revenue") -> None:
+    def __init__(self, env: VectorEnv[Any, Any, Any], reward: str = "revenue",
+                 reward_scale: float = 1.0) -> None:
         super().__init__(env)
+        self.reward_scale = float(reward_scale)
         base = env.unwrapped
         self.n_items = int(getattr(base, "n_items"))  # noqa: B009 (a BatchSessionEnv attribute)
         self.reward_kind = reward
@@ -97,15 +115,17 @@ class SlateObservation(VectorWrapper):
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         """Step the sessions; reward = ``info[reward]`` summed over the slate."""
         obs, _, terminated, truncated, info = self.env.step(actions)
-        reward = np.asarray(info[self.reward_kind], dtype=np.float64).sum(axis=1)
+        reward = self.reward_scale * np.asarray(info[self.reward_kind], dtype=np.float64).sum(axis=1)
         if "final_obs" in info:
             final = np.asarray(info["final_obs"], dtype=np.float32)
             info["final_obs"] = self._obs(final, np.ones((final.shape[0], self.n_items)))
         return self._obs(obs, info["action_mask"]), reward, terminated, truncated, info
 
 
-def make_vec_env(world: WorldLike, num_envs: int, reward: str, seed: int) -> SB3BatchEnv:
+def make_vec_env(world: WorldLike, num_envs: int, reward: str, seed: int,
+                 reward_scale: float = 1.0) -> SB3BatchEnv:
     """The SB3 ``VecEnv`` PPO trains on: ``num_envs`` sessions of ``world``, seeded."""
-    env = SB3BatchEnv(SlateObservation(BatchSessionEnv(num_envs, world, diagnostics=False), reward))
+    env = SB3BatchEnv(SlateObservation(BatchSessionEnv(num_envs, world, diagnostics=False), reward,
+                                       reward_scale))
     env.seed(seed)
     return env

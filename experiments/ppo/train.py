@@ -67,7 +67,8 @@ def ppo_policy(model: BaseAlgorithm, world: WorldLike, config: TrainConfig,
     policy = PPOSlatePolicy(int(world.n_items), int(world.k), int(world.dim_context),
                             net_arch=config.ppo.net_arch, activation=config.ppo.activation,
                             temperature=config.eval.temperature if temperature is None else temperature,
-                            n_item_features=item_features(world).shape[1] if config.ppo.item_features else 0,
+                            n_item_features=(item_features(world, config.ppo.price_knots).shape[1]
+                                             if config.ppo.item_features else 0),
                             seed=config.ppo.seed)
     policy.load_network_state(model.policy.state_dict())
     return policy
@@ -210,11 +211,12 @@ def build_model(config: TrainConfig, world: WorldLike, seed_offset: int = 0) -> 
     """A fresh SB3 PPO with the Plackett-Luce slate network on the configured sessions."""
     p = config.ppo
     mean, std = context_stats(world)
-    venv = make_vec_env(world, p.num_envs, config.world.reward, seed=p.seed + seed_offset)
+    venv = make_vec_env(world, p.num_envs, config.world.reward, seed=p.seed + seed_offset,
+                        reward_scale=p.reward_scale)
     kwargs = network_kwargs(p.net_arch, p.activation) | {"context_mean": mean.tolist(),
                                                          "context_std": std.tolist()}
     if p.item_features:
-        kwargs["item_features"] = item_features(world).tolist()
+        kwargs["item_features"] = item_features(world, p.price_knots).tolist()
     return PPO(PLSlateActorCritic, venv, learning_rate=p.learning_rate, n_steps=p.n_steps,
                batch_size=p.batch_size, n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
                clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
@@ -248,7 +250,7 @@ def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
     if resume:
         # Fresh sessions after a restart; the run is not bit-identical to an uninterrupted one.
         model.set_env(make_vec_env(world, config.ppo.num_envs, config.world.reward,
-                                   seed=config.ppo.seed + start))
+                                   seed=config.ppo.seed + start, reward_scale=config.ppo.reward_scale))
         model._last_obs = None
     (target / "config.json").write_text(json.dumps(config.to_json(), indent=2))
     if progress is not None and start:
