@@ -22,7 +22,14 @@ import pandas as pd
 from bandits.policy import Feedback, make_policy
 from experiments.config import ExperimentConfig
 from experiments.engine import Engine, LocalEngine
-from experiments.simulate import WorldAgent, build_agent, build_world, run_round, slot_reward
+from experiments.simulate import (
+    WorldAgent,
+    build_agent,
+    build_world,
+    run_round,
+    slot_reward,
+    train_ppo_agent,
+)
 from simulator.logs import LogMetadata, SlateLog, load_parquet
 from simulator.world import World, make_logging_policy
 
@@ -109,7 +116,10 @@ def _train_one(task: tuple[ExperimentConfig, int]) -> WorldAgent:
     config, i = task
     world = build_world(config.data)
     seed = config.seeds[0]
-    agent = build_agent(config.policies[i], world, seed)
+    spec = config.policies[i]
+    if spec.name == "ppo":  # trained on whole sessions by stable-baselines3, not online here
+        return train_ppo_agent(world, spec.params, seed)
+    agent = build_agent(spec, world, seed)
     rng = np.random.default_rng([seed, 4])
     done = 0
     while done < config.compare.train_sessions:

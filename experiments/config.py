@@ -42,6 +42,8 @@ REWARDS = ("click", "purchase", "revenue")
 ENGINES = ("local",)
 # Filled in by the runner from the world, never by the user.
 RESERVED_PARAMS = ("n_items", "k", "dim_context", "seed")
+#: What a `ppo` entry may set: it is trained by stable-baselines3 in the world before it runs.
+PPO_PARAMS = ("train_steps", "num_envs", "learning_rate", "temperature", "net_arch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,14 +190,15 @@ def parse_config(raw: dict[str, Any], source: str = "config",
             c.fail(f"policies[{i}]", f"expected a table, found {entry!r}")
             continue
         c.keys(entry, ("name", "label", "params"), prefix)
-        pname = c.get(entry, "name", str, prefix, choices=sorted(registry))
+        pname = c.get(entry, "name", str, prefix, choices=sorted({*registry, "ppo"}))
         label = c.get(entry, "label", str, prefix, pname or f"policy{i}")
         params = c.get(entry, "params", dict, prefix, {})
-        if pname in registry and params:
+        if (pname in registry or pname == "ppo") and params:
             import inspect
 
-            allowed = [p for p in inspect.signature(registry[pname].__init__).parameters
-                       if p not in ("self", *RESERVED_PARAMS)]
+            allowed = (list(PPO_PARAMS) if pname == "ppo" else
+                       [p for p in inspect.signature(registry[pname].__init__).parameters
+                        if p not in ("self", *RESERVED_PARAMS)])
             for key in params:
                 if key in RESERVED_PARAMS:
                     c.fail(f"{prefix}params.{key}", "is set by the runner from the world; remove it")

@@ -152,18 +152,51 @@ class TaskResult:
     eval_rewards: FloatArray
 
 
+def train_ppo_agent(world: World, params: dict[str, Any], seed: int) -> WorldAgent:
+    """A PPO slate policy trained by stable-baselines3 on ``world``'s sessions for ``train_steps`` steps.
+
+    Training happens before the run (PPO learns from whole sessions, not per decision);
+    the policy then plays the run's sessions frozen, like every policy's held-out part.
+    """
+    import torch
+
+    from experiments.ppo.config import parse_config as ppo_config
+    from experiments.ppo.train import build_model, ppo_policy
+
+    steps = int(params.get("train_steps", 100_000))
+    num_envs = int(params.get("num_envs", 64))
+    lr = float(params.get("learning_rate", 1e-3))
+    raw = {"world": {"kind": "default", "seed": int(world.seed or 0), "reward": world.reward_type},
+           "ppo": {"total_steps": steps, "num_envs": num_envs, "n_steps": 32,
+                   "batch_size": min(2048, num_envs * 32), "learning_rate": lr,
+                   "net_arch": list(params.get("net_arch", [128, 128])), "seed": seed, "threads": 1},
+           "eval": {"seeds": [seed + 10_000], "bandits": ["uniform"],
+                    "temperature": float(params.get("temperature", 0.25))}}
+    cfg = ppo_config(raw, source="policies.ppo.params")
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    model = build_model(cfg, world)
+    model.learn(steps)
+    return WorldAgent(ppo_policy(model, world, cfg), anchored=False)
+
+
 def run_task(config: ExperimentConfig, policy_index: int, seed: int) -> TaskResult:
-    """Train one policy with one seed, then evaluate it frozen on held-out sessions."""
+    """Train one policy with one seed, then evaluate it frozen on held-out sessions.
+
+    Bandits learn online during the run's sessions; a ``ppo`` entry is trained first
+    (:func:`train_ppo_agent`) and plays the run's sessions frozen.
+    """
     spec = config.policies[policy_index]
     world = build_world(config.data)
-    agent = build_agent(spec, world, seed)
+    learns_online = spec.name != "ppo"
+    agent = build_agent(spec, world, seed) if learns_online else train_ppo_agent(world, spec.params, seed)
     rng = np.random.default_rng([seed, 1])
     rows = []
     done = 0
     r = 0
     while done < config.simulate.sessions:
         b = min(config.simulate.batch_sessions, config.simulate.sessions - done)
-        row = run_round(world, agent, b, rng, learn=True)
+        row = run_round(world, agent, b, rng, learn=learns_online)
         done += b
         row |= {"round": r, "sessions_seen": done}
         rows.append(row)

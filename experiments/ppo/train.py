@@ -36,7 +36,7 @@ from bandits.ppo import PLSlateActorCritic, PPOSlatePolicy, network_kwargs
 from experiments.plots import learning_curves
 from experiments.ppo.config import TrainConfig
 from experiments.ppo.envs import item_features, make_vec_env, make_world
-from experiments.ppo.evaluate import OnlineBandit, session_values, t_interval
+from experiments.ppo.evaluate import OnlineBandit, WorldPolicy, session_values, t_interval
 from simulator.envs import WorldLike
 from simulator.envs.session import context_stats
 
@@ -95,7 +95,7 @@ class _Run:
         """Evaluate PPO and every bandit (advanced to ``steps``) on the held-out seeds."""
         began = time.perf_counter()
         cfg = self.config
-        policies: dict[str, SlatePolicy] = {"ppo": ppo_policy(model, self.world, cfg)}
+        policies: dict[str, SlatePolicy | WorldPolicy] = {"ppo": ppo_policy(model, self.world, cfg)}
         for bandit in self.bandits:
             bandit.advance(steps - bandit.steps)
             policies[bandit.name] = bandit.frozen()

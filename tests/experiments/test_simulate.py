@@ -36,3 +36,20 @@ def test_uniform_value_matches_world_truth() -> None:
     truth = policy_value(World.default(seed=0), UniformPolicy(), n_sessions=4000, seed=11).per_session
     gap = abs(ours["value"] - truth.value)
     assert gap < 4 * np.hypot(ours["stderr"], truth.stderr), (ours.to_dict(), truth)
+
+
+def test_ppo_entry_trains_then_plays_frozen() -> None:
+    cfg = parse_config(CONFIG | {"seeds": [0], "simulate": {"sessions": 40, "batch_sessions": 20},
+                                 "policies": [{"name": "ppo", "params": {"train_steps": 2048, "num_envs": 16}}]})
+    (result,) = run_all(cfg, workers=1, progress=False)
+    assert result.label == "ppo" and result.eval_rewards.size > 0
+    assert np.isfinite(result.eval_rewards).all()
+
+
+def test_ppo_entry_rejects_unknown_parameters() -> None:
+    import pytest
+
+    from experiments.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"policies\[0\]\.params\.steps.*train_steps"):
+        parse_config(CONFIG | {"policies": [{"name": "ppo", "params": {"steps": 10}}]})

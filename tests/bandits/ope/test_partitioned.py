@@ -49,12 +49,12 @@ def test_needs_two_partitions_and_a_folder(tmp_path: Path) -> None:
     log, _ = BANDIT.log(200, seed=1)
     with pytest.raises(OPEError, match="at least 2 partitions"):
         estimate_partitioned([log], EvalDist())
-    with pytest.raises(OPEError, match="no \\*.parquet partitions"):
+    with pytest.raises(OPEError, match=r"no \*\.parquet partitions"):
         list_partitions(tmp_path)
 
 
 def test_cli_scores_a_folder_of_partitions(tmp_path: Path) -> None:
-    log, dist = BANDIT.log(3000, seed=5)
+    log, _ = BANDIT.log(3000, seed=5)
     for i, part in enumerate(split_log(log, 3)):
         save_parquet(part, tmp_path / f"part-{i:03d}.parquet")
     result = CliRunner().invoke(main, ["ope", str(tmp_path), "--policy", "uniform", "--json"])
