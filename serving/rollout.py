@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from bandits import SlatePolicy
 from serving.config import ExperimentConfig
@@ -238,13 +237,14 @@ def off_policy_estimate(store: Store, exp: ExperimentConfig, policy: SlatePolicy
     n = int(logged["slate"].shape[0])
     if n == 0 or logged["slate"].shape[1] != policy.k:
         return OffPolicyEstimate(float("nan"), float("-inf"), float("inf"), 0)
+    from bandits.ope import estimate_from_arrays
+
     dist = policy.action_dist(logged["context"])
     pi = np.take_along_axis(dist, logged["slate"][:, None, :], axis=1)[:, 0, :]
-    per_decision = (logged["reward"] * pi / logged["pscore_item"]).sum(axis=1)
-    value = float(per_decision.mean())
-    sd = float(per_decision.std(ddof=1)) if n > 1 else float("inf")
-    half = float(sps.norm.ppf(0.975)) * sd / math.sqrt(n)
-    return OffPolicyEstimate(value, value - half, value + half, n)
+    if n < 2:
+        return OffPolicyEstimate(float("nan"), float("-inf"), float("inf"), n)
+    est = estimate_from_arrays(logged["reward"], logged["pscore_item"], pi, estimator="ips", level=0.95)
+    return OffPolicyEstimate(est.value, est.low, est.high, n)
 
 
 def check_ope_bar(store: Store, exp: ExperimentConfig, old: dict[str, float], new: dict[str, float],

@@ -4,7 +4,7 @@ Start with :func:`estimate_all`; see ``docs/ope.md``.
 """
 
 from bandits.ope._data import OPEData, OPEError, check_action_dist, prepare
-from bandits.ope.api import Estimate, default_estimators, estimate_all
+from bandits.ope.api import Estimate, default_estimators, estimate_all, estimate_from_arrays
 from bandits.ope.estimators import ESTIMATORS, pi_weights, uniform_gamma_pinv
 from bandits.ope.intervals import bootstrap_sums, empirical_bernstein_lower
 from bandits.ope.reward_model import LogisticRewardModel, RidgeRewardModel, SklearnRewardModel
@@ -22,6 +22,7 @@ __all__ = [
     "default_estimators",
     "empirical_bernstein_lower",
     "estimate_all",
+    "estimate_from_arrays",
     "pi_weights",
     "prepare",
     "uniform_gamma_pinv",

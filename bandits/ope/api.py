@@ -12,6 +12,8 @@ import numpy as np
 from bandits.ope._data import FloatArray, OPEData, OPEError, check_row_array, prepare
 from bandits.ope.estimators import ESTIMATORS, Context, Result
 from bandits.ope.intervals import (
+    Part,
+    Terms,
     empirical_bernstein_lower,
     normal_interval,
     percentile_interval,
@@ -54,7 +56,7 @@ class Estimate:
         return out
 
 
-def _diagnostics(weights: FloatArray | None, data: OPEData) -> tuple[float, float, float, list[str]]:
+def _diagnostics(weights: FloatArray | None, data: OPEData | None) -> tuple[float, float, float, list[str]]:
     if weights is None:
         return math.nan, math.nan, math.nan, []
     w = weights.ravel()
@@ -185,3 +187,31 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
         out.append(Estimate(name, value, low, high, level, se, n, ess, max_w, mean_w, tuple(warns),
                             "bootstrap" if reps is not None else "normal", lower))
     return out
+
+
+def estimate_from_arrays(reward: Any, pscore_item: Any, pi_item: Any, *, estimator: str = "ips",
+                         level: float = 0.95) -> Estimate:
+    """IPS or SNIPS with a normal interval from per-slot arrays alone, each (n, k).
+
+    For callers that hold the logged propensities and the evaluation policy's
+    probabilities of the logged items but no full log (the serving layer's
+    off-policy bar).
+    """
+    if estimator not in ("ips", "snips"):
+        raise OPEError(f"estimate_from_arrays supports 'ips' and 'snips', not {estimator!r}.")
+    r = np.asarray(reward, dtype=np.float64)
+    shape = r.shape
+    if r.ndim != 2 or r.shape[0] < 2:
+        raise OPEError(f"`reward` must have shape (n, k) with n >= 2; found {r.shape}.")
+    p = check_row_array("pscore_item", pscore_item, shape)
+    pi = check_row_array("pi_item", pi_item, shape)
+    if (p <= 0).any():
+        raise OPEError("`pscore_item` has a probability of 0; a logged item must have had a chance.")
+    w = pi / p
+    terms = Terms((Part(w * r, w if estimator == "snips" else None),))
+    value = terms.value()
+    low, high, se = normal_interval(terms, value, level)
+    ess, max_w, mean_w, warns = _diagnostics(w, None)
+    return Estimate(estimator, value, low, high, level, se, int(shape[0]), ess, max_w, mean_w, tuple(warns),
+                    "normal", empirical_bernstein_lower(terms.row_totals(), level) if estimator == "ips"
+                    else math.nan)

@@ -207,3 +207,18 @@ def test_dm_interval_that_holds_the_model_fixed_is_over_confident() -> None:
         fixed += a.low <= truth <= a.high
         honest += b.low <= truth <= b.high
     assert fixed / 80 < 0.5 < 0.85 <= honest / 80
+
+
+def test_estimate_from_arrays_matches_the_hand_case() -> None:
+    from bandits.ope import estimate_from_arrays
+
+    reward = np.array([[1.0], [0.0], [0.0], [1.0]])
+    p = np.array([[0.5], [0.25], [0.8], [0.5]])
+    pi = np.array([[0.6], [0.6], [0.2], [0.5]])
+    e = estimate_from_arrays(reward, p, pi)
+    assert e.value == pytest.approx(0.55)
+    # IPS terms 1.2, 0, 0, 1.0: sd 0.6608, normal half-width 1.96 * sd / 2
+    assert e.high - e.value == pytest.approx(1.959964 * np.std([1.2, 0, 0, 1.0], ddof=1) / 2, rel=1e-5)
+    assert estimate_from_arrays(reward, p, pi, estimator="snips").value == pytest.approx(2.2 / 4.85)
+    with pytest.raises(OPEError, match="pi_item"):
+        estimate_from_arrays(reward, p, pi[:3])
