@@ -111,10 +111,13 @@ class PlackettLuce:
 
 
 # ---------------------------------------------------------------------------- SB3 network
-class ContextAndMask(BaseFeaturesExtractor):
-    """Features: the context standardised with fixed statistics, then the eligibility mask.
+class ContextFeatures(BaseFeaturesExtractor):
+    """Features: the context part of the observation, standardised with fixed statistics.
 
-    The statistics are buffers, so they travel with the weights in every saved file.
+    The eligibility mask (the last ``n_items`` columns) is left out: it only
+    restricts the slate distribution (:class:`PlackettLuce`), so the hidden layers
+    stay as narrow as the context. The statistics are buffers, so they travel
+    with the weights in every saved file.
 
     Args:
         observation_space: ``Box`` of shape (d + n_items,).
@@ -126,9 +129,8 @@ class ContextAndMask(BaseFeaturesExtractor):
     def __init__(self, observation_space: spaces.Box, n_items: int,
                  context_mean: Sequence[float] | None = None,
                  context_std: Sequence[float] | None = None) -> None:
-        width = int(np.prod(observation_space.shape))
-        super().__init__(observation_space, width)
-        d = width - n_items
+        d = int(np.prod(observation_space.shape)) - n_items
+        super().__init__(observation_space, max(d, 1))
         mean = np.zeros(d) if context_mean is None else np.asarray(context_mean, dtype=np.float64)
         std = np.ones(d) if context_std is None else np.asarray(context_std, dtype=np.float64)
         if mean.shape != (d,) or std.shape != (d,):
@@ -139,11 +141,12 @@ class ContextAndMask(BaseFeaturesExtractor):
         self.register_buffer("context_std", th.as_tensor(np.maximum(std, 1e-8), dtype=th.float32))
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
-        """Standardised context and the mask, shape (B, d + n_items)."""
+        """Standardised context, shape (B, d) (a constant column when d = 0)."""
         obs = observations.flatten(1)
+        if self.dim_context == 0:
+            return th.ones_like(obs[:, :1])
         mean, std = self.get_buffer("context_mean"), self.get_buffer("context_std")
-        ctx = (obs[:, :self.dim_context] - mean) / std
-        return th.cat([ctx, obs[:, self.dim_context:]], dim=1)
+        return (obs[:, :self.dim_context] - mean) / std
 
 
 class PLSlateActorCritic(ActorCriticPolicy):
@@ -183,7 +186,7 @@ class PLSlateActorCritic(ActorCriticPolicy):
             raise PolicyError(f"`item_features` must have shape (n_items={self.n_items}, f), "
                               f"found {phi.shape}.")
         self._phi_init = phi
-        kwargs["features_extractor_class"] = ContextAndMask
+        kwargs["features_extractor_class"] = ContextFeatures
         kwargs["features_extractor_kwargs"] = {
             "n_items": self.n_items,
             "context_mean": None if context_mean is None else [float(v) for v in context_mean],
