@@ -149,6 +149,18 @@ class ContextFeatures(BaseFeaturesExtractor):
         return (obs[:, :self.dim_context] - mean) / std
 
 
+class ItemBias(nn.Module):
+    """A learned score per item, the same for every observation: (B, latent) -> (B, n_items)."""
+
+    def __init__(self, n_items: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(th.zeros(n_items))
+
+    def forward(self, latent: th.Tensor) -> th.Tensor:
+        """The bias broadcast over the batch."""
+        return self.bias.expand(latent.shape[0], -1)
+
+
 class PLSlateActorCritic(ActorCriticPolicy):
     """SB3 actor-critic whose actor is a Plackett-Luce slate distribution over item scores.
 
@@ -165,13 +177,18 @@ class PLSlateActorCritic(ActorCriticPolicy):
             score gains a term shared across items, ``(U h) . item_features[i]`` for the
             actor's last hidden layer ``h``, so what is learned about one item carries
             over to similar ones (same category, similar price).
+        free_item_scores: give each item its own score weights ``W[i] . h`` (a free
+            per-item head). False keeps only a per-item bias, so items are scored
+            through their features alone: far fewer parameters to learn when the
+            features describe the items (needs ``item_features``).
         **kwargs: passed to :class:`ActorCriticPolicy` (``net_arch``, ``activation_fn``, ...).
     """
 
     def __init__(self, observation_space: spaces.Space[Any], action_space: spaces.Space[Any],
                  lr_schedule: Any, context_mean: Sequence[float] | None = None,
                  context_std: Sequence[float] | None = None,
-                 item_features: Sequence[Sequence[float]] | None = None, **kwargs: Any) -> None:
+                 item_features: Sequence[Sequence[float]] | None = None, free_item_scores: bool = True,
+                 **kwargs: Any) -> None:
         if not isinstance(action_space, spaces.MultiDiscrete) or len(set(action_space.nvec.tolist())) != 1:
             raise PolicyError(f"PLSlateActorCritic needs a MultiDiscrete([n_items] * k) action space, "
                               f"found {action_space}.")
@@ -185,7 +202,11 @@ class PLSlateActorCritic(ActorCriticPolicy):
         if phi.ndim != 2 or phi.shape[0] != self.n_items:
             raise PolicyError(f"`item_features` must have shape (n_items={self.n_items}, f), "
                               f"found {phi.shape}.")
+        if not free_item_scores and phi.shape[1] == 0:
+            raise PolicyError("`free_item_scores=False` needs `item_features`: without either, every item "
+                              "would get the same score.")
         self._phi_init = phi
+        self.free_item_scores = bool(free_item_scores)
         kwargs["features_extractor_class"] = ContextFeatures
         kwargs["features_extractor_kwargs"] = {
             "n_items": self.n_items,
@@ -196,10 +217,13 @@ class PLSlateActorCritic(ActorCriticPolicy):
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
         # One score per item instead of SB3's k independent categorical heads.
-        self.action_net = nn.Linear(self.mlp_extractor.latent_dim_pi, self.n_items)
-        if self.ortho_init:
-            nn.init.orthogonal_(self.action_net.weight, gain=0.01)
-            nn.init.zeros_(self.action_net.bias)
+        if self.free_item_scores:
+            self.action_net = nn.Linear(self.mlp_extractor.latent_dim_pi, self.n_items)
+            if self.ortho_init:
+                nn.init.orthogonal_(self.action_net.weight, gain=0.01)
+                nn.init.zeros_(self.action_net.bias)
+        else:
+            self.action_net = ItemBias(self.n_items)
         self.n_item_features = int(self._phi_init.shape[1])
         if self.n_item_features:
             self.register_buffer("item_features", th.as_tensor(self._phi_init, dtype=th.float32))
@@ -287,13 +311,15 @@ class PPOSlatePolicy(SlatePolicy):
         n_draws: Monte Carlo draws for the per-slot marginals of slots 4 and later.
         n_item_features: width ``f`` of the item features the network scores with (0: none);
             the features themselves are learned state, loaded with the weights.
+        free_item_scores: a free per-item head besides the feature scores (see
+            :class:`PLSlateActorCritic`); False needs ``n_item_features >= 1``.
         seed: seeds the slate draws and the initial weights (a clone starts from the same weights).
     """
 
     def __init__(self, n_items: int, k: int, dim_context: int = 0, *,
                  net_arch: Sequence[int] = (64, 64), activation: str = "tanh",
                  temperature: float = 1.0, n_draws: int = 10_000, n_item_features: int = 0,
-                 seed: int | None = None) -> None:
+                 free_item_scores: bool = True, seed: int | None = None) -> None:
         super().__init__(n_items, k, dim_context, seed=seed)
         arch = tuple(net_arch)
         if not arch or not all(isinstance(h, int | np.integer) and h >= 1 for h in arch):
@@ -310,7 +336,9 @@ class PPOSlatePolicy(SlatePolicy):
         if not isinstance(n_item_features, int | np.integer) or n_item_features < 0:
             raise PolicyError(f"`n_item_features` must be an integer >= 0, found {n_item_features!r}.")
         self.n_item_features = int(n_item_features)
+        self.free_item_scores = bool(free_item_scores)
         kwargs = network_kwargs(self.net_arch, activation)
+        kwargs["free_item_scores"] = self.free_item_scores
         if self.n_item_features:
             kwargs["item_features"] = np.zeros((self.n_items, self.n_item_features)).tolist()
         with th.random.fork_rng(devices=[]):

@@ -307,6 +307,10 @@ def epsilon_greedy_dist(greedy: IntArray, epsilon: float, n_items: int,
 
 
 # ---------------------------------------------------------------------------- Plackett-Luce
+#: Elements of one (rows, n_items, n_items) block in the exact stage-2 marginals.
+EXACT_BLOCK_ELEMENTS = 1_500_000
+
+
 def _pl_weights(logits: FloatArray, eligible: BoolArray | None) -> FloatArray:
     """Unnormalised PL weights (n, n_items): 0 for ineligible items, max 1 per row."""
     masked = logits if eligible is None else np.where(eligible, logits, -np.inf)
@@ -451,7 +455,11 @@ def plackett_luce_stage_dist(rng: np.random.Generator, logits: FloatArray, k: in
     w = _pl_weights(logits, eligible)
     req, has = required_rows(eligible, required, n, m)
     p0 = _first_stage(w, req, has)
-    exact = _pl_stage_marginals(w, p0, min(k, 3))
+    # Stage 2 works on (rows, n_items, n_items) arrays: blocks of rows that fit in cache are
+    # about 4x faster than one pass over every row at once (300 items).
+    block = max(1, EXACT_BLOCK_ELEMENTS // max(1, m * m)) if k >= 3 else n
+    exact = np.concatenate([_pl_stage_marginals(w[s:s + block], p0[s:s + block], min(k, 3))
+                            for s in range(0, n, block)]) if n else _pl_stage_marginals(w, p0, min(k, 3))
     if k <= 3:
         return exact, None
     out = np.zeros((n, m, k))

@@ -6,7 +6,8 @@ Layout (every key optional except where noted; see ``experiments/configs/ppo_ses
                  toy = { n_items, k, n_types, max_steps, ... }  (ToyWorld arguments)
     [ppo]        total_steps, num_envs, n_steps, batch_size, n_epochs, learning_rate, gamma,
                  gae_lambda, clip_range, ent_coef, vf_coef, max_grad_norm, net_arch,
-                 activation, item_features, price_knots, reward_scale, seed, threads
+                 activation, item_features, price_knots, free_item_scores, reward_scale,
+                 seed, threads
     [eval]       every_steps, n_sessions, seeds (held out, >= 1), bandits, bandit_num_envs, temperature,
                  bandit_params = { name = { ... } }
     [checkpoint] every_steps, keep
@@ -65,6 +66,8 @@ class PPOConfig:
             standardised log price with a piecewise-linear basis, catalog features),
             shared across items (:func:`experiments.ppo.envs.item_features`).
         price_knots: knots of the log-price basis of the item features.
+        free_item_scores: a free per-item score head besides the feature scores; false
+            scores items through their features (and a per-item bias) only.
         reward_scale: the training reward is multiplied by it, so value targets stay
             near 1 (revenue per session is in the hundreds); evaluations are unscaled.
         seed: training seed (sessions and network).
@@ -87,6 +90,7 @@ class PPOConfig:
     activation: str = "tanh"
     item_features: bool = False
     price_knots: int = 5
+    free_item_scores: bool = True
     reward_scale: float = 1.0
     seed: int = 0
     threads: int = 1
@@ -191,9 +195,9 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
                         toy=dict(toy or {}))
 
     p, d = tables["ppo"], PPOConfig()
-    special = ("net_arch", "activation", "item_features")
+    special = ("net_arch", "activation", "item_features", "free_item_scores")
     fields = [f for f in PPOConfig.__dataclass_fields__ if f not in special]
-    chk.keys(p, [*fields, "net_arch", "activation", "item_features"], "ppo.")
+    chk.keys(p, [*fields, *special], "ppo.")
     limits: dict[str, tuple[float, float | None]] = {
         "total_steps": (1, None), "num_envs": (1, None), "n_steps": (1, None), "batch_size": (2, None),
         "n_epochs": (1, None), "learning_rate": (0.0, 1.0), "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0),
@@ -209,6 +213,9 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
     values["net_arch"] = _int_list(chk, p, "net_arch", "ppo.", d.net_arch, 1)
     values["activation"] = chk.get(p, "activation", str, "ppo.", d.activation, choices=["tanh", "relu"])
     values["item_features"] = chk.get(p, "item_features", bool, "ppo.", d.item_features)
+    values["free_item_scores"] = chk.get(p, "free_item_scores", bool, "ppo.", d.free_item_scores)
+    if not values["free_item_scores"] and not values["item_features"]:
+        chk.fail("ppo.free_item_scores", "false needs ppo.item_features = true (items need some score)")
     ppo = PPOConfig(**values)
 
     e, de = tables["eval"], EvalConfig()

@@ -30,6 +30,7 @@ import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 
 from bandits import SlatePolicy
 from bandits.ppo import PLSlateActorCritic, PPOSlatePolicy, network_kwargs
@@ -69,6 +70,7 @@ def ppo_policy(model: BaseAlgorithm, world: WorldLike, config: TrainConfig,
                             temperature=config.eval.temperature if temperature is None else temperature,
                             n_item_features=(item_features(world, config.ppo.price_knots).shape[1]
                                              if config.ppo.item_features else 0),
+                            free_item_scores=config.ppo.free_item_scores,
                             seed=config.ppo.seed)
     policy.load_network_state(model.policy.state_dict())
     return policy
@@ -214,13 +216,17 @@ def build_model(config: TrainConfig, world: WorldLike, seed_offset: int = 0) -> 
     venv = make_vec_env(world, p.num_envs, config.world.reward, seed=p.seed + seed_offset,
                         reward_scale=p.reward_scale)
     kwargs = network_kwargs(p.net_arch, p.activation) | {"context_mean": mean.tolist(),
-                                                         "context_std": std.tolist()}
+                                                         "context_std": std.tolist(),
+                                                         "free_item_scores": p.free_item_scores}
     if p.item_features:
         kwargs["item_features"] = item_features(world, p.price_knots).tolist()
-    return PPO(PLSlateActorCritic, venv, learning_rate=p.learning_rate, n_steps=p.n_steps,
-               batch_size=p.batch_size, n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
-               clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
-               max_grad_norm=p.max_grad_norm, policy_kwargs=kwargs, seed=p.seed, device="cpu", verbose=0)
+    model = PPO(PLSlateActorCritic, venv, learning_rate=p.learning_rate, n_steps=p.n_steps,
+                batch_size=p.batch_size, n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
+                clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
+                max_grad_norm=p.max_grad_norm, policy_kwargs=kwargs, seed=p.seed, device="cpu", verbose=0)
+    # Our own logger without outputs: SB3's default creates an empty SB3-<date> folder in /tmp per run.
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
