@@ -1,12 +1,14 @@
 """Off-policy evaluation: estimate a policy's value on logs it never ran on, with honest intervals.
 
-Start with :func:`estimate_all`; see ``docs/ope.md``.
+Start with :func:`estimate_all`; the per-position estimators are also plain functions
+of arrays (:func:`ips`, :func:`snips`, :func:`dr`, ...). See ``docs/ope.md``.
 """
 
 from bandits.ope._data import OPEData, OPEError, check_action_dist, prepare
 from bandits.ope.api import Estimate, default_estimators, estimate_all, estimate_from_arrays
-from bandits.ope.estimators import ESTIMATORS, pi_weights, uniform_gamma_pinv
+from bandits.ope.estimators import ESTIMATORS
 from bandits.ope.intervals import bootstrap_sums, empirical_bernstein_lower
+from bandits.ope.position import clipped_ips, dm, dr, dros, ips, replay, sndr, snips, switch_dr
 from bandits.ope.reward_model import LogisticRewardModel, RidgeRewardModel, SklearnRewardModel
 
 __all__ = [
@@ -19,11 +21,18 @@ __all__ = [
     "SklearnRewardModel",
     "bootstrap_sums",
     "check_action_dist",
+    "clipped_ips",
     "default_estimators",
+    "dm",
+    "dr",
+    "dros",
     "empirical_bernstein_lower",
     "estimate_all",
     "estimate_from_arrays",
-    "pi_weights",
+    "ips",
     "prepare",
-    "uniform_gamma_pinv",
+    "replay",
+    "sndr",
+    "snips",
+    "switch_dr",
 ]

@@ -142,3 +142,48 @@ def check_row_array(name: str, value: Any, shape: tuple[int, ...], *, probabilit
         where = _first((arr < 0) | (arr > 1))
         raise OPEError(f"`{name}` must hold probabilities in [0, 1]; found {arr[where]:.4g} at {where}.")
     return arr
+
+
+_KINDS = {
+    "value": "finite numbers",
+    "pscore": "logging probabilities in (0, 1]",
+    "probability": "probabilities in [0, 1]",
+}
+
+
+def check_slot_array(name: str, value: Any, shape: tuple[int, ...] | None, kind: str) -> FloatArray:
+    """A per (row, slot) input as float64 of shape (n, k); (n,) is read as k = 1.
+
+    ``shape`` (when given) is the shape it must have; ``kind`` is ``'value'`` (finite),
+    ``'pscore'`` (in (0, 1]) or ``'probability'`` (in [0, 1]).
+    """
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise OPEError(f"`{name}` must be an array of numbers; found {type(value).__name__}.") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] < 1:
+        raise OPEError(f"`{name}` must have shape (n, k) or (n,) with n >= 1; found shape {np.shape(value)}.")
+    if shape is not None and arr.shape != shape:
+        raise OPEError(f"`{name}` has shape {arr.shape} but `reward` has shape {shape}; give one value per "
+                       "(row, slot) of the log.")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        row, slot = _first(~finite)
+        raise OPEError(f"`{name}` is not finite ({arr[row, slot]}) at row {row}, slot {slot}; expected "
+                       f"{_KINDS[kind]}.")
+    if kind == "pscore":
+        bad = (arr <= 0) | (arr > 1)
+        if bad.any():
+            row, slot = _first(bad)
+            raise OPEError(f"`{name}` is {arr[row, slot]:.4g} at row {row}, slot {slot}; expected "
+                           f"{_KINDS[kind]}: a logged item must have had a chance to be shown (fix the "
+                           "logging propensities).")
+    elif kind == "probability":
+        bad = (arr < 0) | (arr > 1)
+        if bad.any():
+            row, slot = _first(bad)
+            raise OPEError(f"`{name}` is {arr[row, slot]:.4g} at row {row}, slot {slot}; expected "
+                           f"{_KINDS[kind]}.")
+    return arr

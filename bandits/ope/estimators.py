@@ -1,4 +1,9 @@
-"""The estimators, each a pure function of the prepared arrays returning its :class:`Terms`.
+"""The registry of estimators: each reads the prepared log and returns its :class:`Terms` and weights.
+
+The arithmetic lives in pure functions of arrays: :mod:`bandits.ope.position` for
+the per-position estimators, and ``bandits.ope.slate`` (or, when that module is
+absent, :mod:`bandits.ope._slate_local`) for the slate ones; this module adds what
+the intervals need (the reward model's influence) and the diagnostics' weights.
 
 Per-position estimators treat each (row, slot) as one decision with the logging
 marginal ``pscore_item`` and the evaluation policy's slot distribution, and sum
@@ -36,12 +41,15 @@ of what the shrinkage removes (the bias it can introduce).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from bandits.ope import position as pos
 from bandits.ope._data import FloatArray, OPEData, OPEError
 from bandits.ope.intervals import Part, Terms
 from bandits.ope.reward_model import (
@@ -51,6 +59,19 @@ from bandits.ope.reward_model import (
     policy_features_mean,
     row_influence,
 )
+
+
+def _slate_module() -> ModuleType:
+    try:
+        return importlib.import_module("bandits.ope.slate")
+    except ModuleNotFoundError as err:
+        if err.name != "bandits.ope.slate":
+            raise
+        return importlib.import_module("bandits.ope._slate_local")
+
+
+#: Where the slate estimators' terms come from.
+SLATE = _slate_module()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +98,11 @@ class Result:
 
 
 def _influence(ctx: Context, coef_policy: FloatArray, coef_logged: FloatArray) -> FloatArray | None:
-    """First-order effect of each row through the reward model's coefficients (None for custom models)."""
+    """First-order effect of each row through the reward model's coefficients (None for custom models).
+
+    ``coef_policy`` and ``coef_logged`` (n, k) are the derivatives of the row's term with
+    respect to ``q_hat_eval`` and ``q_hat`` at each slot.
+    """
     pred = ctx.pred
     if pred is None or pred.model is None or not isinstance(ctx.model, RidgeRewardModel):
         return None
@@ -91,111 +116,67 @@ def _need_model(ctx: Context) -> Predictions:
     return ctx.pred
 
 
-def _dr_family(ctx: Context, w: FloatArray) -> Result:
+def _dr_with(ctx: Context, w: FloatArray, notes: tuple[str, ...] = ()) -> Result:
     pred = _need_model(ctx)
     d = ctx.data
-    num = pred.q_policy + w * (d.reward - pred.q_logged)
-    return Result(Terms((Part(num),), _influence(ctx, np.ones(w.shape), w)), d.weight)
+    parts = pos.dr_parts(w, d.reward, pred.q_logged, pred.q_policy)
+    return Result(Terms(parts, _influence(ctx, np.ones(w.shape), w)), d.weight, notes)
 
 
 def dm(ctx: Context) -> Result:
     """Direct method."""
     pred = _need_model(ctx)
     ones = np.ones(ctx.data.item.shape)
-    return Result(Terms((Part(pred.q_policy),), _influence(ctx, ones, np.zeros(ones.shape))), None)
+    return Result(Terms(pos.dm_parts(pred.q_policy), _influence(ctx, ones, np.zeros(ones.shape))), None)
 
 
 def ips(ctx: Context) -> Result:
     """Inverse propensity scoring."""
     d = ctx.data
-    return Result(Terms((Part(d.weight * d.reward),)), d.weight)
+    return Result(Terms(pos.ips_parts(d.weight, d.reward)), d.weight)
 
 
 def snips(ctx: Context) -> Result:
     """Self-normalised IPS."""
     d = ctx.data
-    return Result(Terms((Part(d.weight * d.reward, d.weight),)), d.weight)
+    return Result(Terms(pos.snips_parts(d.weight, d.reward)), d.weight)
 
 
 def dr(ctx: Context) -> Result:
     """Doubly robust."""
-    return _dr_family(ctx, ctx.data.weight)
+    return _dr_with(ctx, ctx.data.weight)
 
 
 def sndr(ctx: Context) -> Result:
     """Self-normalised doubly robust."""
     pred = _need_model(ctx)
     d = ctx.data
-    parts = (Part(pred.q_policy), Part(d.weight * (d.reward - pred.q_logged), d.weight))
+    parts = pos.sndr_parts(d.weight, d.reward, pred.q_logged, pred.q_policy)
     scale = d.weight / np.maximum(d.weight.mean(axis=0), 1e-300)
     return Result(Terms(parts, _influence(ctx, np.ones(d.weight.shape), scale)), d.weight)
 
 
-def _mse_pick(grid: FloatArray, terms_of: Callable[[float], FloatArray], bias_of: Callable[[float], float],
-              ) -> float:
-    best, best_mse = float(grid[0]), np.inf
-    for g in grid:
-        t = terms_of(float(g))
-        mse = float(t.var(ddof=1) / t.size) + bias_of(float(g)) ** 2
-        if mse < best_mse:
-            best, best_mse = float(g), mse
-    return best
-
-
-def _weight_grid(w: FloatArray) -> FloatArray:
-    return np.unique(np.quantile(w, [0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0]))
-
-
 def switch_dr(ctx: Context) -> Result:
-    """Switch-DR: DM where the weight exceeds ``tau`` (param ``tau``; tuned when absent)."""
+    """Switch-DR: the model alone where the weight exceeds ``tau`` (param ``tau``; tuned when absent)."""
     pred = _need_model(ctx)
     d = ctx.data
-    resid = d.reward - pred.q_logged
-
-    def terms_of(tau: float) -> FloatArray:
-        return np.asarray((pred.q_policy + np.where(d.weight <= tau, d.weight, 0.0) * resid).sum(axis=1))
-
-    def bias_of(tau: float) -> float:
-        return abs(float((np.where(d.weight > tau, d.weight, 0.0) * resid).sum(axis=1).mean()))
-
-    tau = ctx.params.get("tau") or _mse_pick(_weight_grid(d.weight), terms_of, bias_of)
-    result = _dr_family(ctx, np.where(d.weight <= tau, d.weight, 0.0))
-    return Result(result.terms, d.weight, (f"tau = {tau:.4g}",))
+    tau = ctx.params.get("tau") or pos.tune_switch(d.weight, d.reward, pred.q_logged, pred.q_policy)
+    return _dr_with(ctx, pos.switch_weights(d.weight, tau), (f"tau = {tau:.4g}",))
 
 
 def dros(ctx: Context) -> Result:
-    """DR with optimistic shrinkage: ``w -> lambda w / (w^2 + lambda)`` (param ``lambda``; tuned)."""
+    """DR with optimistic shrinkage ``w -> lambda w / (w^2 + lambda)`` (param ``lambda``; tuned)."""
     pred = _need_model(ctx)
     d = ctx.data
-    resid = d.reward - pred.q_logged
-
-    def shrunk(lam: float) -> FloatArray:
-        return np.asarray(lam * d.weight / (d.weight**2 + lam))
-
-    def terms_of(lam: float) -> FloatArray:
-        return np.asarray((pred.q_policy + shrunk(lam) * resid).sum(axis=1))
-
-    def bias_of(lam: float) -> float:
-        return abs(float(((d.weight - shrunk(lam)) * resid).sum(axis=1).mean()))
-
-    top = max(float((d.weight**2).max()), 1e-6)
-    lam = ctx.params.get("lambda") or _mse_pick(np.geomspace(top * 1e-4, top * 1e3, 15), terms_of, bias_of)
-    result = _dr_family(ctx, shrunk(lam))
-    return Result(result.terms, d.weight, (f"lambda = {lam:.4g}",))
+    lam = ctx.params.get("lambda") or pos.tune_dros(d.weight, d.reward, pred.q_logged, pred.q_policy)
+    return _dr_with(ctx, pos.dros_weights(d.weight, lam), (f"lambda = {lam:.4g}",))
 
 
 def clipped_ips(ctx: Context) -> Result:
     """IPS with weights clipped at ``M`` (param ``clip``; tuned when absent)."""
     d = ctx.data
-
-    def terms_of(m: float) -> FloatArray:
-        return np.asarray((np.minimum(d.weight, m) * d.reward).sum(axis=1))
-
-    def bias_of(m: float) -> float:
-        return abs(float(((d.weight - np.minimum(d.weight, m)) * d.reward).sum(axis=1).mean()))
-
-    clip = ctx.params.get("clip") or _mse_pick(_weight_grid(d.weight), terms_of, bias_of)
-    return Result(Terms((Part(np.minimum(d.weight, clip) * d.reward),)), d.weight, (f"M = {clip:.4g}",))
+    clip = ctx.params.get("clip") or pos.tune_clip(d.weight, d.reward)
+    return Result(Terms(pos.clipped_ips_parts(d.weight, d.reward, clip)), d.weight, (f"M = {clip:.4g}",))
 
 
 def replay(ctx: Context) -> Result:
@@ -204,14 +185,7 @@ def replay(ctx: Context) -> Result:
     Unbiased when the logging policy is uniform over items at each slot.
     """
     d = ctx.data
-    rng = np.random.default_rng([ctx.seed, 13])
-    match = np.zeros(d.item.shape)
-    rows = np.arange(d.n)
-    for j in range(d.k):
-        cdf = np.cumsum(d.action_dist[rows, :, d.slot[:, j]], axis=1)
-        u = rng.random(d.n) * cdf[:, -1]
-        drawn = np.minimum((cdf < u[:, None]).sum(axis=1), d.n_items - 1)
-        match[:, j] = drawn == d.item[:, j]
+    match = pos.replay_match(d.item, d.slot, d.action_dist, ctx.seed)
     kept = int(match.sum())
     notes = [f"replay kept {kept:,} of {match.size:,} decisions ({int((match * d.reward > 0).sum()):,} "
              "with a reward)"]
@@ -219,7 +193,7 @@ def replay(ctx: Context) -> Result:
         notes.append("no logged item matched the policy's draw at some slot: replay is undefined there")
     if np.ptp(d.pscore_item) > 1e-12:
         notes.append("replay is unbiased only under uniform logging; this log's propensities vary")
-    return Result(Terms((Part(match * d.reward, match),)), None, tuple(notes))
+    return Result(Terms(pos.replay_parts(match, d.reward)), None, tuple(notes))
 
 
 # ---- slate estimators -------------------------------------------------------------------------
@@ -233,92 +207,88 @@ def _require(ctx: Context, name: str, estimator: str) -> FloatArray:
     return np.asarray(value)
 
 
+def _whole_slates(ctx: Context, estimator: str) -> OPEData:
+    d = ctx.data
+    if d.has_position:
+        raise OPEError(f"estimator {estimator!r} needs whole slates (one row per slate); this log has one "
+                       f"row per position. Leave {estimator!r} out.")
+    return d
+
+
+def _row_part(num: FloatArray) -> Terms:
+    return Terms((Part(np.asarray(num, dtype=np.float64)[:, None]),))
+
+
 def sips(ctx: Context) -> Result:
     """Standard slate IPS: whole-slate weight times the slate's total reward."""
+    d = _whole_slates(ctx, "sips")
     eval_pscore = _require(ctx, "eval_pscore", "sips")
-    w = eval_pscore / ctx.data.pscore
-    return Result(Terms((Part((w * ctx.data.reward.sum(axis=1))[:, None]),)), w[:, None])
+    num, _ = SLATE.sips_terms(d.reward, d.pscore, eval_pscore)
+    return Result(_row_part(num), (eval_pscore / d.pscore)[:, None])
 
 
 def iips(ctx: Context) -> Result:
-    """Independent IPS: per-slot marginal weights (equal to per-position IPS)."""
-    return ips(ctx)
+    """Independent IPS: per-slot marginal weights."""
+    d = ctx.data
+    num, _ = SLATE.iips_terms(d.reward, d.pscore_item, d.pi_item)
+    return Result(_row_part(num), d.weight)
 
 
 def rips(ctx: Context) -> Result:
     """Reward-interaction IPS: slot ``j`` weighted by the prefix ``1..j``'s probability ratio."""
+    d = _whole_slates(ctx, "rips")
     eval_c = _require(ctx, "eval_pscore_cascade", "rips")
     log_c = _require(ctx, "pscore_cascade", "rips")
-    w = eval_c / log_c
-    return Result(Terms((Part(w * ctx.data.reward),)), w)
+    num, _ = SLATE.rips_terms(d.reward, log_c, eval_c)
+    return Result(_row_part(num), eval_c / log_c)
 
 
 def cascade_dr(ctx: Context) -> Result:
-    """Cascade doubly robust (Kiyohara et al. 2022) with a per-slot reward model.
+    """Cascade doubly robust (Kiyohara et al. 2022) with the per-slot reward model.
 
-    ``Q_j(x, a_1..j) = q(x, a_j, j) + sum_{l > j} q_pi(x, l)`` and its expectation over slot
-    ``j``'s item under the policy is approximated by the policy's slot-``j`` marginal
-    (exact when the policy's choice at ``j`` does not depend on the items above it,
-    and for deterministic policies). Per row:
-    ``sum_j w_1..j (r_j - Q_j) + w_1..j-1 E_pi[Q_j]``.
+    ``Q_j`` (the reward from slot ``j`` on, given the logged prefix ``1..j``) is the model
+    at the logged item of slot ``j`` plus the evaluation policy's expected model reward at
+    the later slots; its expectation over slot ``j``'s item uses the policy's slot-``j``
+    marginal (exact when the policy's choice at ``j`` does not depend on the items above
+    it, and for deterministic policies; the estimator stays unbiased either way, since
+    any ``Q`` is an unbiased control variate with correct prefix propensities).
     """
+    d = _whole_slates(ctx, "cascade-dr")
     eval_c = _require(ctx, "eval_pscore_cascade", "cascade-dr")
     log_c = _require(ctx, "pscore_cascade", "cascade-dr")
     pred = _need_model(ctx)
-    d = ctx.data
-    w = eval_c / log_c
-    w_prev = np.hstack([np.ones((d.n, 1)), w[:, :-1]])
     rest = np.cumsum(pred.q_policy[:, ::-1], axis=1)[:, ::-1] - pred.q_policy  # sum over l > j
-    num = w * (d.reward - pred.q_logged - rest) + w_prev * (pred.q_policy + rest)
-    return Result(Terms((Part(num),), _influence(ctx, np.ones(w.shape), w)), w)
-
-
-def uniform_gamma_pinv(n_items: int, k: int) -> FloatArray:
-    """Pseudoinverse of ``E[1_s 1_s^T]`` for slates drawn uniformly without replacement, (k*m, k*m).
-
-    Index ``j * m + a`` is item ``a`` at slot ``j``.
-    """
-    m = n_items
-    same_slot = np.eye(m) / m
-    cross = (np.ones((m, m)) - np.eye(m)) / (m * (m - 1)) if m > 1 else np.zeros((m, m))
-    gamma = np.kron(np.eye(k), same_slot) + np.kron(np.ones((k, k)) - np.eye(k), cross)
-    return np.asarray(np.linalg.pinv(gamma, hermitian=True))
-
-
-def pi_weights(item: Any, action_dist: FloatArray, n_items: int) -> FloatArray:
-    """Per-row pseudoinverse weight ``1_s^T Gamma^+ q_pi`` under uniform logging, (n,)."""
-    n, k = item.shape
-    g = uniform_gamma_pinv(n_items, k)
-    idx = np.arange(k) * n_items + item  # (n, k)
-    out = np.empty(n)
-    step = 8192
-    for start in range(0, n, step):
-        sl = slice(start, start + step)
-        q = action_dist[sl, :, :k].transpose(0, 2, 1).reshape(-1, k * n_items)  # (chunk, k*m), j-major
-        rows = g[idx[sl]]  # (chunk, k, k*m)
-        out[sl] = np.einsum("ijp,ip->i", rows, q)
-    return out
+    num, _ = SLATE.cascade_dr_terms(d.reward, log_c, eval_c, pred.q_logged + rest, pred.q_policy + rest)
+    w = eval_c / log_c
+    # d num / d q_policy_l telescopes to 1 at every slot; d num / d q_logged_j = -w_1..j
+    return Result(Terms(_row_part(num).parts, _influence(ctx, np.ones(w.shape), w)), w)
 
 
 def pseudoinverse(ctx: Context) -> Result:
     """The pseudoinverse estimator, for slates logged uniformly at random over the whole catalog."""
-    d = ctx.data
-    if d.has_position:
-        raise OPEError("estimator 'pi' needs whole slates (one row per slate); this log has one row per "
-                       "position. Leave 'pi' out.")
+    d = _whole_slates(ctx, "pi")
     m, k = d.n_items, d.k
     uniform = 1.0 / np.prod(m - np.arange(k, dtype=np.float64))
     if not np.allclose(d.pscore, uniform, rtol=1e-6):
-        raise OPEError(f"estimator 'pi' is implemented for uniform logging over all {m} items (pscore "
-                       f"{uniform:.4g}); this log's pscore ranges over [{d.pscore.min():.4g}, "
-                       f"{d.pscore.max():.4g}]. Leave 'pi' out.")
-    w = pi_weights(d.item, d.action_dist, m)
-    return Result(Terms((Part((w * d.reward.sum(axis=1))[:, None]),)), w[:, None])
+        raise OPEError(f"estimator 'pi' is for uniform logging over all {m} items (pscore {uniform:.4g}); "
+                       f"this log's pscore ranges over [{d.pscore.min():.4g}, {d.pscore.max():.4g}]. "
+                       "Leave 'pi' out.")
+    num, w = SLATE.pi_terms(d.reward, d.item, d.action_dist[:, :, :k], np.full(d.n, m, dtype=np.int64))
+    return Result(_row_part(num), np.asarray(w, dtype=np.float64)[:, None])
 
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """A registered estimator: its function and what it needs."""
+    """A registered estimator: its function and what it needs.
+
+    Attributes:
+        fn: computes the estimator's :class:`Result` from a :class:`Context`.
+        model: needs the reward model.
+        needs: the optional ``estimate_all`` arguments it needs.
+        slate: a slate estimator (left out of the defaults unless its inputs are given).
+        mean_type: the estimate is a plain mean of per-row terms (the empirical-Bernstein
+            bound applies).
+    """
 
     fn: Callable[[Context], Result]
     model: bool = False

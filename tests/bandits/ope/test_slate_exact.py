@@ -13,9 +13,9 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from bandits.ope import estimate_all, pi_weights
+from bandits.ope import estimate_all
 from bandits.ope._data import prepare
-from bandits.ope.estimators import ESTIMATORS, Context
+from bandits.ope.estimators import ESTIMATORS, SLATE, Context
 from simulator.logs import Catalog, SlateLog
 
 M, K = 4, 2
@@ -96,10 +96,11 @@ def test_pseudoinverse_is_unbiased_for_additive_rewards_under_uniform_logging() 
     reward = expected_reward("independent")
     truth = float(EVAL[0] @ reward.sum(axis=1))
     dist = np.broadcast_to(marginals(EVAL[0]), (len(SLATES), M, K))
-    w = pi_weights(SLATES, np.ascontiguousarray(dist), M)
+    n = len(SLATES)
+    w = SLATE.pi_terms(reward, SLATES, np.ascontiguousarray(dist), np.full(n, M))[1]
     assert float(uniform @ (w * reward.sum(axis=1))) == pytest.approx(truth, rel=1e-10)
     # evaluating the logging policy itself gives weights whose mean is exactly 1
-    w_uniform = pi_weights(SLATES, np.full((len(SLATES), M, K), 1 / M), M)
+    w_uniform = SLATE.pi_terms(reward, SLATES, np.full((n, M, K), 1 / M), np.full(n, M))[1]
     assert w_uniform.mean() == pytest.approx(1.0)
 
 

@@ -1,0 +1,241 @@
+"""Per-position estimators as pure functions of ``(n, k)`` arrays.
+
+Each (row, slot) is one decision: the logged item's reward ``r``, its logging
+marginal ``pscore_item`` and the evaluation policy's probability of the same item
+at the same slot, ``eval_pscore_item``; ``w = eval_pscore_item / pscore_item``.
+Model-based estimators also take the reward model's prediction at the logged item,
+``q_hat``, and its expectation under the evaluation policy at that slot,
+``q_hat_eval = sum_a pi(a | x, s) q(x, a, s)``. A value is the expected reward
+summed over the slots of a row; for ``k = 1`` (or arrays of shape ``(n,)``) these
+are the classic contextual-bandit estimators.
+
+The ``*_parts`` functions return the :class:`~bandits.ope.intervals.Part` s the
+intervals resample; the plain functions (``ips``, ``dr``, ...) validate their
+inputs and return the point estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bandits.ope._data import FloatArray, IntArray, OPEError, check_slot_array
+from bandits.ope.intervals import Part, Terms
+
+Parts = tuple[Part, ...]
+
+
+# ---- parts: what each estimator sums (inputs already checked) ----------------------------------
+
+
+def dm_parts(q_policy: FloatArray) -> Parts:
+    """Direct method: ``mean q_hat_eval``."""
+    return (Part(q_policy),)
+
+
+def ips_parts(weight: FloatArray, reward: FloatArray) -> Parts:
+    """IPS: ``mean w r``."""
+    return (Part(weight * reward),)
+
+
+def snips_parts(weight: FloatArray, reward: FloatArray) -> Parts:
+    """Self-normalised IPS: ``sum w r / sum w`` per slot."""
+    return (Part(weight * reward, weight),)
+
+
+def dr_parts(weight: FloatArray, reward: FloatArray, q_logged: FloatArray, q_policy: FloatArray) -> Parts:
+    """Doubly robust: ``mean q_hat_eval + w (r - q_hat)`` (``weight`` may be switched or shrunk)."""
+    return (Part(q_policy + weight * (reward - q_logged)),)
+
+
+def sndr_parts(weight: FloatArray, reward: FloatArray, q_logged: FloatArray, q_policy: FloatArray) -> Parts:
+    """Self-normalised DR: ``mean q_hat_eval + sum w (r - q_hat) / sum w`` per slot."""
+    return (Part(q_policy), Part(weight * (reward - q_logged), weight))
+
+
+def clipped_ips_parts(weight: FloatArray, reward: FloatArray, clip: float) -> Parts:
+    """IPS with weights clipped at ``clip``."""
+    return (Part(np.minimum(weight, clip) * reward),)
+
+
+def replay_parts(match: FloatArray, reward: FloatArray) -> Parts:
+    """Replay: mean reward over the matched decisions, per slot."""
+    return (Part(match * reward, match),)
+
+
+# ---- tuning of switch-DR, DRos and clipped IPS -----------------------------------------------
+
+
+def _mse_pick(grid: FloatArray, terms_of: Callable[[float], FloatArray],
+              bias_of: Callable[[float], float]) -> float:
+    """The grid value with the least estimated MSE: variance of the mean plus squared bias bound."""
+    best, best_mse = float(grid[0]), np.inf
+    for g in grid:
+        t = terms_of(float(g))
+        mse = float(t.var(ddof=1) / t.size) + bias_of(float(g)) ** 2
+        if mse < best_mse:
+            best, best_mse = float(g), mse
+    return best
+
+
+def _weight_grid(w: FloatArray) -> FloatArray:
+    return np.unique(np.quantile(w, [0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0]))
+
+
+def switch_weights(weight: FloatArray, tau: float) -> FloatArray:
+    """Switch-DR's weights: ``w`` where ``w <= tau``, else 0 (the model alone)."""
+    return np.where(weight <= tau, weight, 0.0)
+
+
+def dros_weights(weight: FloatArray, lam: float) -> FloatArray:
+    """DRos's optimistically shrunk weights ``lambda w / (w^2 + lambda)``."""
+    return np.asarray(lam * weight / (weight**2 + lam))
+
+
+def tune_switch(weight: FloatArray, reward: FloatArray, q_logged: FloatArray, q_policy: FloatArray) -> float:
+    """``tau`` from the weight quantiles minimising variance + (what the switch removes)^2."""
+    resid = reward - q_logged
+
+    def terms_of(tau: float) -> FloatArray:
+        return np.asarray((q_policy + switch_weights(weight, tau) * resid).sum(axis=1))
+
+    def bias_of(tau: float) -> float:
+        return abs(float(((weight - switch_weights(weight, tau)) * resid).sum(axis=1).mean()))
+
+    return _mse_pick(_weight_grid(weight), terms_of, bias_of)
+
+
+def tune_dros(weight: FloatArray, reward: FloatArray, q_logged: FloatArray, q_policy: FloatArray) -> float:
+    """``lambda`` on a geometric grid around the squared weights, by the same criterion."""
+    resid = reward - q_logged
+
+    def terms_of(lam: float) -> FloatArray:
+        return np.asarray((q_policy + dros_weights(weight, lam) * resid).sum(axis=1))
+
+    def bias_of(lam: float) -> float:
+        return abs(float(((weight - dros_weights(weight, lam)) * resid).sum(axis=1).mean()))
+
+    top = max(float((weight**2).max()), 1e-6)
+    return _mse_pick(np.geomspace(top * 1e-4, top * 1e3, 15), terms_of, bias_of)
+
+
+def tune_clip(weight: FloatArray, reward: FloatArray) -> float:
+    """Clipping level ``M`` from the weight quantiles, by the same criterion."""
+
+    def terms_of(m: float) -> FloatArray:
+        return np.asarray((np.minimum(weight, m) * reward).sum(axis=1))
+
+    def bias_of(m: float) -> float:
+        return abs(float(((weight - np.minimum(weight, m)) * reward).sum(axis=1).mean()))
+
+    return _mse_pick(_weight_grid(weight), terms_of, bias_of)
+
+
+def replay_match(item: IntArray, slot: IntArray, action_dist: FloatArray, seed: int) -> FloatArray:
+    """1 where a draw from the policy's slot distribution equals the logged item, else 0, (n, k).
+
+    ``item`` and ``slot`` are (n, k); ``action_dist`` is (n, n_items, n_positions).
+    """
+    rng = np.random.default_rng([seed, 13])
+    n, k = item.shape
+    n_items = action_dist.shape[1]
+    rows = np.arange(n)
+    match = np.zeros((n, k))
+    for j in range(k):
+        cdf = np.cumsum(action_dist[rows, :, slot[:, j]], axis=1)
+        u = rng.random(n) * cdf[:, -1]
+        drawn = np.minimum((cdf < u[:, None]).sum(axis=1), n_items - 1)
+        match[:, j] = drawn == item[:, j]
+    return match
+
+
+# ---- the public functions of arrays --------------------------------------------------------------
+
+
+def _checked(reward: Any, pscore_item: Any, eval_pscore_item: Any) -> tuple[FloatArray, FloatArray]:
+    r = check_slot_array("reward", reward, None, "value")
+    p = check_slot_array("pscore_item", pscore_item, r.shape, "pscore")
+    pi = check_slot_array("eval_pscore_item", eval_pscore_item, r.shape, "probability")
+    return r, pi / p
+
+
+def _model(q_hat: Any, q_hat_eval: Any, shape: tuple[int, ...]) -> tuple[FloatArray, FloatArray]:
+    return (check_slot_array("q_hat", q_hat, shape, "value"),
+            check_slot_array("q_hat_eval", q_hat_eval, shape, "value"))
+
+
+def dm(q_hat_eval: Any) -> float:
+    """Direct method from ``q_hat_eval`` (n, k) or (n,): the mean over rows of its sum over slots."""
+    return Terms(dm_parts(check_slot_array("q_hat_eval", q_hat_eval, None, "value"))).value()
+
+
+def ips(reward: Any, pscore_item: Any, eval_pscore_item: Any) -> float:
+    """Inverse propensity scoring; each argument (n, k) or (n,)."""
+    r, w = _checked(reward, pscore_item, eval_pscore_item)
+    return Terms(ips_parts(w, r)).value()
+
+
+def snips(reward: Any, pscore_item: Any, eval_pscore_item: Any) -> float:
+    """Self-normalised IPS; each argument (n, k) or (n,)."""
+    r, w = _checked(reward, pscore_item, eval_pscore_item)
+    return Terms(snips_parts(w, r)).value()
+
+
+def dr(reward: Any, pscore_item: Any, eval_pscore_item: Any, q_hat: Any, q_hat_eval: Any) -> float:
+    """Doubly robust; each argument (n, k) or (n,)."""
+    r, w = _checked(reward, pscore_item, eval_pscore_item)
+    q, q_pi = _model(q_hat, q_hat_eval, r.shape)
+    return Terms(dr_parts(w, r, q, q_pi)).value()
+
+
+def sndr(reward: Any, pscore_item: Any, eval_pscore_item: Any, q_hat: Any, q_hat_eval: Any) -> float:
+    """Self-normalised doubly robust; each argument (n, k) or (n,)."""
+    r, w = _checked(reward, pscore_item, eval_pscore_item)
+    q, q_pi = _model(q_hat, q_hat_eval, r.shape)
+    return Terms(sndr_parts(w, r, q, q_pi)).value()
+
+
+def switch_dr(reward: Any, pscore_item: Any, eval_pscore_item: Any, q_hat: Any, q_hat_eval: Any, *,
+              tau: float | None = None) -> float:
+    """Switch-DR: the model alone where ``w > tau`` (``tau`` tuned when None)."""
+    r, w = _checked(reward, pscore_item, eval_pscore_item)
+    q, q_pi = _model(q_hat, q_hat_eval, r.shape)
+    t = tau if tau is not None else tune_switch(w, r, q, q_pi)
+    return Terms(dr_parts(switch_weights(w, t), r, q, q_pi)).value()
+
+
+def dros(reward: Any, pscore_item: Any, eval_pscore_item: Any, q_hat: Any, q_hat_eval: Any, *,
+         lam: float | None = None) -> float:
+    """DR with optimistic shrinkage ``w -> lam w / (w^2 + lam)`` (``lam`` tuned when None)."""
+    r, w = _checked(reward, pscore_item, eval_pscore_item)
+    q, q_pi = _model(q_hat, q_hat_eval, r.shape)
+    lam_ = lam if lam is not None else tune_dros(w, r, q, q_pi)
+    return Terms(dr_parts(dros_weights(w, lam_), r, q, q_pi)).value()
+
+
+def clipped_ips(reward: Any, pscore_item: Any, eval_pscore_item: Any, *, clip: float | None = None) -> float:
+    """IPS with weights clipped at ``clip`` (tuned when None)."""
+    r, w = _checked(reward, pscore_item, eval_pscore_item)
+    return Terms(clipped_ips_parts(w, r, clip if clip is not None else tune_clip(w, r))).value()
+
+
+def replay(reward: Any, slate: Any, eval_action_dist: Any, *, seed: int = 0) -> float:
+    """Replay (Li et al. 2011) on ``slate`` (n, k) with the policy's (n, n_items, k) distribution.
+
+    Unbiased when the logging policy is uniform over the items at each slot.
+    """
+    r = check_slot_array("reward", reward, None, "value")
+    item = np.asarray(slate)
+    if item.ndim == 1:
+        item = item[:, None]
+    dist = np.asarray(eval_action_dist, dtype=np.float64)
+    if item.shape != r.shape or dist.ndim != 3 or dist.shape[0] != r.shape[0] or dist.shape[2] != r.shape[1]:
+        raise OPEError(f"replay: `slate` {item.shape} must match `reward` {r.shape}, and `eval_action_dist` "
+                       f"{dist.shape} must be (n, n_items, k).")
+    if item.size and (item.min() < 0 or item.max() >= dist.shape[1]):
+        raise OPEError(f"replay: `slate` holds item indices outside [0, {dist.shape[1]}), the items of "
+                       "`eval_action_dist`.")
+    slot = np.broadcast_to(np.arange(r.shape[1]), r.shape)
+    return Terms(replay_parts(replay_match(item.astype(np.int64), slot, dist, seed), r)).value()
