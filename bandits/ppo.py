@@ -149,6 +149,64 @@ class ContextFeatures(BaseFeaturesExtractor):
         return (obs[:, :self.dim_context] - mean) / std
 
 
+RELATION_KEYS = ("group_context", "group_items", "value_context", "value_item")
+#: Relation features per (session, item): same group, price above / below the anchor's, and
+#: the same three within the anchor's group.
+N_RELATIONS = 6
+
+
+def check_anchor_relation(relation: dict[str, Any] | None, dim_context: int,
+                          n_item_features: int) -> dict[str, Any] | None:
+    """Validate an ``anchor_relation`` (see :class:`PLSlateActorCritic`); return it normalised.
+
+    Raises:
+        PolicyError: missing or unknown keys, or column indices out of range.
+    """
+    if relation is None:
+        return None
+    if not isinstance(relation, dict) or set(relation) != set(RELATION_KEYS):
+        raise PolicyError(f"`anchor_relation` must be a dict with keys {list(RELATION_KEYS)}, "
+                          f"found {relation!r}.")
+    try:
+        group_context = [int(c) for c in relation["group_context"]]
+        group_items = [int(j) for j in relation["group_items"]]
+        value_context, value_item = int(relation["value_context"]), int(relation["value_item"])
+    except (TypeError, ValueError) as err:
+        raise PolicyError(f"`anchor_relation` must hold integer column indices: {err}") from None
+    if len(group_context) != len(group_items) or not group_context:
+        raise PolicyError(f"`anchor_relation`: `group_context` and `group_items` must pair up one to one, "
+                          f"found {len(group_context)} and {len(group_items)} columns.")
+    if not all(0 <= c < dim_context for c in [*group_context, value_context]):
+        raise PolicyError(f"`anchor_relation`: context columns must lie in [0, {dim_context - 1}], "
+                          f"found {[*group_context, value_context]}.")
+    if not all(0 <= j < n_item_features for j in [*group_items, value_item]):
+        raise PolicyError(f"`anchor_relation`: item-feature columns must lie in [0, {n_item_features - 1}] "
+                          f"(set item features first), found {[*group_items, value_item]}.")
+    return {"group_context": group_context, "group_items": group_items, "value_context": value_context,
+            "value_item": value_item}
+
+
+def relation_features(context: th.Tensor, item_features: th.Tensor,
+                      relation: dict[str, Any]) -> th.Tensor:
+    """Features of every item relative to each session's anchor, shape (B, n_items, 6).
+
+    ``same`` (the item is in the anchor's group, e.g. category), ``up = max(x_i - x_a, 0)``
+    and ``down = max(x_a - x_i, 0)`` (its value, e.g. standardised log price, above or
+    below the anchor's), ``same * up``, ``same * down`` and ``same * [x_i > x_a]``.
+
+    Args:
+        context: shape (B, d), the raw context (the anchor's group one-hot and value in it).
+        item_features: shape (n_items, f).
+        relation: from :func:`check_anchor_relation`.
+    """
+    group_a = context[:, relation["group_context"]]
+    group_i = item_features[:, relation["group_items"]]
+    same = group_a @ group_i.T
+    diff = item_features[None, :, relation["value_item"]] - context[:, relation["value_context"], None]
+    up, down = th.relu(diff), th.relu(-diff)
+    return th.stack([same, up, down, same * up, same * down, same * (diff > 0).to(diff.dtype)], dim=2)
+
+
 class ItemBias(nn.Module):
     """A learned score per item, the same for every observation: (B, latent) -> (B, n_items)."""
 
@@ -181,6 +239,11 @@ class PLSlateActorCritic(ActorCriticPolicy):
             per-item head). False keeps only a per-item bias, so items are scored
             through their features alone: far fewer parameters to learn when the
             features describe the items (needs ``item_features``).
+        anchor_relation: or None. Scores also through features of each item relative
+            to the session's anchor (:func:`relation_features`), weighted by ``V h``:
+            ``group_context`` / ``group_items`` are the context columns and item-feature
+            columns of the same group one-hot (the anchor's category, each item's),
+            ``value_context`` / ``value_item`` those of one value (standardised log price).
         **kwargs: passed to :class:`ActorCriticPolicy` (``net_arch``, ``activation_fn``, ...).
     """
 
@@ -188,7 +251,7 @@ class PLSlateActorCritic(ActorCriticPolicy):
                  lr_schedule: Any, context_mean: Sequence[float] | None = None,
                  context_std: Sequence[float] | None = None,
                  item_features: Sequence[Sequence[float]] | None = None, free_item_scores: bool = True,
-                 **kwargs: Any) -> None:
+                 anchor_relation: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not isinstance(action_space, spaces.MultiDiscrete) or len(set(action_space.nvec.tolist())) != 1:
             raise PolicyError(f"PLSlateActorCritic needs a MultiDiscrete([n_items] * k) action space, "
                               f"found {action_space}.")
@@ -207,6 +270,8 @@ class PLSlateActorCritic(ActorCriticPolicy):
                               "would get the same score.")
         self._phi_init = phi
         self.free_item_scores = bool(free_item_scores)
+        self.dim_context = int(observation_space.shape[0]) - self.n_items
+        self.anchor_relation = check_anchor_relation(anchor_relation, self.dim_context, phi.shape[1])
         kwargs["features_extractor_class"] = ContextFeatures
         kwargs["features_extractor_kwargs"] = {
             "n_items": self.n_items,
@@ -229,6 +294,9 @@ class PLSlateActorCritic(ActorCriticPolicy):
             self.register_buffer("item_features", th.as_tensor(self._phi_init, dtype=th.float32))
             self.item_head = nn.Linear(self.mlp_extractor.latent_dim_pi, self.n_item_features, bias=False)
             nn.init.orthogonal_(self.item_head.weight, gain=0.01)
+        if self.anchor_relation is not None:
+            self.relation_head = nn.Linear(self.mlp_extractor.latent_dim_pi, N_RELATIONS, bias=False)
+            nn.init.orthogonal_(self.relation_head.weight, gain=0.01)
         self.optimizer = self.optimizer_class(  # type: ignore[call-arg]
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
@@ -247,19 +315,23 @@ class PLSlateActorCritic(ActorCriticPolicy):
         out: th.Tensor = self.mlp_extractor.forward_actor(pi_features)
         return out
 
-    def _logits(self, latent_pi: th.Tensor) -> th.Tensor:
+    def _logits(self, latent_pi: th.Tensor, obs: th.Tensor) -> th.Tensor:
         logits: th.Tensor = self.action_net(latent_pi)
         if self.n_item_features:
-            logits = logits + self.item_head(latent_pi) @ self.get_buffer("item_features").T
+            phi = self.get_buffer("item_features")
+            logits = logits + self.item_head(latent_pi) @ phi.T
+            if self.anchor_relation is not None:
+                rel = relation_features(obs.flatten(1)[:, :self.dim_context], phi, self.anchor_relation)
+                logits = logits + th.einsum("bnr,br->bn", rel, self.relation_head(latent_pi))
         return logits
 
     def _slate_dist(self, latent_pi: th.Tensor, obs: th.Tensor) -> PlackettLuce:
         eligible = obs.flatten(1)[:, -self.n_items:] > 0.5
-        return PlackettLuce(self._logits(latent_pi), eligible, self.k)
+        return PlackettLuce(self._logits(latent_pi, obs), eligible, self.k)
 
     def scores(self, obs: th.Tensor) -> th.Tensor:
         """Item scores (logits), shape (B, n_items), for observations (B, d + n_items)."""
-        return self._logits(self._latent_pi(obs))
+        return self._logits(self._latent_pi(obs), obs)
 
     def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Slates (B, k), values (B, 1) and log-probabilities (B,)."""
@@ -313,13 +385,16 @@ class PPOSlatePolicy(SlatePolicy):
             the features themselves are learned state, loaded with the weights.
         free_item_scores: a free per-item head besides the feature scores (see
             :class:`PLSlateActorCritic`); False needs ``n_item_features >= 1``.
+        anchor_relation: which context and item-feature columns describe the anchor's
+            group and value, for the relation features (see :class:`PLSlateActorCritic`).
         seed: seeds the slate draws and the initial weights (a clone starts from the same weights).
     """
 
     def __init__(self, n_items: int, k: int, dim_context: int = 0, *,
                  net_arch: Sequence[int] = (64, 64), activation: str = "tanh",
                  temperature: float = 1.0, n_draws: int = 10_000, n_item_features: int = 0,
-                 free_item_scores: bool = True, seed: int | None = None) -> None:
+                 free_item_scores: bool = True, anchor_relation: dict[str, Any] | None = None,
+                 seed: int | None = None) -> None:
         super().__init__(n_items, k, dim_context, seed=seed)
         arch = tuple(net_arch)
         if not arch or not all(isinstance(h, int | np.integer) and h >= 1 for h in arch):
@@ -339,6 +414,8 @@ class PPOSlatePolicy(SlatePolicy):
         self.free_item_scores = bool(free_item_scores)
         kwargs = network_kwargs(self.net_arch, activation)
         kwargs["free_item_scores"] = self.free_item_scores
+        self.anchor_relation = check_anchor_relation(anchor_relation, self.dim_context, self.n_item_features)
+        kwargs["anchor_relation"] = self.anchor_relation
         if self.n_item_features:
             kwargs["item_features"] = np.zeros((self.n_items, self.n_item_features)).tolist()
         with th.random.fork_rng(devices=[]):

@@ -161,6 +161,7 @@ def train_ppo_agent(world: World, params: dict[str, Any], seed: int) -> WorldAge
     import torch
 
     from experiments.ppo.config import parse_config as ppo_config
+    from experiments.ppo.envs import anchor_relation
     from experiments.ppo.train import build_model, ppo_policy
 
     steps = int(params.get("train_steps", 100_000))
@@ -169,7 +170,11 @@ def train_ppo_agent(world: World, params: dict[str, Any], seed: int) -> WorldAge
     raw = {"world": {"kind": "default", "seed": int(world.seed or 0), "reward": world.reward_type},
            "ppo": {"total_steps": steps, "num_envs": num_envs, "n_steps": 32,
                    "batch_size": min(2048, num_envs * 32), "learning_rate": lr,
-                   "net_arch": list(params.get("net_arch", [128, 128])), "seed": seed, "threads": 1},
+                   "net_arch": list(params.get("net_arch", [128, 128])), "seed": seed, "threads": 1,
+                   # items scored through their features and their relation to the anchor
+                   # (docs/ppo.md): what lets PPO learn the session trade-off in few steps
+                   "item_features": True, "anchor_relation": anchor_relation(world) is not None,
+                   "reward_scale": 0.01 if world.reward_type == "revenue" else 1.0},
            "eval": {"seeds": [seed + 10_000], "bandits": ["uniform"],
                     "temperature": float(params.get("temperature", 0.25))}}
     cfg = ppo_config(raw, source="policies.ppo.params")

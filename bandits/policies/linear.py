@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from bandits.policies import _kernels
 from bandits.policies.base import ScorePolicy, check_number, slot_weights
 from bandits.policies.ridge import RidgeArms
 from bandits.policy import Feedback, FloatArray, PolicyError, SlateDecision, register_policy
@@ -86,14 +87,22 @@ class LinUCB(_RidgePolicy):
         self.alpha = check_number("alpha", alpha, low=0.0)
 
     def select_one(self, context: Any) -> SlateDecision:
-        """One context (d,), no masks: the same slate as ``select``, with less overhead."""
+        """One context (d,), no masks: the same slate as ``select``, with less overhead.
+
+        Scores are computed by one compiled call (:mod:`bandits.policies._kernels`),
+        as ``select`` does for a batch of one.
+        """
         x = np.asarray(context, dtype=np.float64)
         if x.shape != (self.dim_context,):
             raise PolicyError(f"`context` of select_one must have shape ({self.dim_context},), "
                               f"found {x.shape}; for a batch use select().")
-        if not np.isfinite(x).all():
+        if not _kernels.all_finite(x):
             raise PolicyError("`context` holds NaN or infinite values.")
-        slate = topk_slates(self._scores(x[None, :]), self.k, None, None, self._order)
+        scores = self._ridge.ucb_one(x, self.alpha)
+        if self.k == 1:
+            slate = np.array([[scores.argmax()]], dtype=np.int64)
+        else:
+            slate = topk_slates(scores[None, :], self.k, None, None, self._order)
         return SlateDecision(slate, np.ones(1), np.ones((1, self.k)))
 
     def update_one(self, context: Any, slate: Any, reward: Any) -> None:
@@ -111,9 +120,9 @@ class LinUCB(_RidgePolicy):
             item, y = int(items[0]), float(r[0])
             if not 0 <= item < self.n_items:
                 raise PolicyError(f"`slate` holds items outside [0, {self.n_items - 1}].")
-            if not (np.isfinite(x).all() and math.isfinite(y)):
+            if not (_kernels.all_finite(x) and math.isfinite(y)):
                 raise PolicyError("`context` or `reward` holds NaN or infinite values.")
-            self._ridge.update(np.array([item]), x[None, :], np.array([y]))
+            self._ridge.update_one(item, np.ascontiguousarray(x), y)
             return
         if items.min() < 0 or items.max() >= self.n_items:
             raise PolicyError(f"`slate` holds items outside [0, {self.n_items - 1}].")
@@ -123,6 +132,8 @@ class LinUCB(_RidgePolicy):
 
     def _scores(self, context: FloatArray) -> FloatArray:
         ridge = self._ridge
+        if context.shape[0] == 1:  # one compiled call, the same numbers as select_one
+            return ridge.ucb_one(np.ascontiguousarray(context[0], dtype=np.float64), self.alpha)[None, :]
         if self.alpha == 0.0:
             return ridge.mean(context)
         width = ridge.variance(context)

@@ -2,9 +2,9 @@
 
 Item ``i`` keeps ``A_i = reg * I + sum x x^T`` (d, d), its inverse, ``b_i = sum r x``
 (d,) and ``theta_i = A_i^{-1} b_i``. One slate of distinct items is learned by
-Sherman-Morrison rank-one updates of the inverses, vectorised over its items;
-larger batches add their summed outer products per item and re-invert only the
-items they touched.
+Sherman-Morrison rank-one updates of the inverses (compiled kernels,
+:mod:`bandits.policies._kernels`); larger batches add their summed outer
+products per item and re-invert only the items they touched.
 """
 
 from __future__ import annotations
@@ -13,11 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from bandits.policies import _kernels
 from bandits.policies.base import expect_state
 from bandits.policy import FloatArray, IntArray
 
 #: Rows per chunk when summing outer products of a large batch.
 _OUTER_CHUNK = 8_192
+#: Batches up to this many rows are learned by sequential rank-one updates (exact, and
+#: cheaper than re-inverting the touched items).
+_RANK_ONE_ROWS = 64
 
 
 class RidgeArms:
@@ -39,7 +43,8 @@ class RidgeArms:
         # x^T A^{-1} x is then one product with the d(d+1)/2 distinct terms x_d x_e.
         self._iu = np.triu_indices(dim)
         self._tri_weight = np.where(self._iu[0] == self._iu[1], 1.0, 2.0)
-        self._tri_flat = self._iu[0] * dim + self._iu[1]
+        self._tri_row = self._iu[0].astype(np.int64)
+        self._tri_col = self._iu[1].astype(np.int64)
         self._tri = self.A_inv[:, self._iu[0], self._iu[1]] * self._tri_weight
 
     def update(self, items: IntArray, x: FloatArray, y: FloatArray) -> None:
@@ -47,10 +52,13 @@ class RidgeArms:
         if items.size == 0:
             return
         if items.size == 1:
-            self._rank_one(int(items[0]), x[0], float(y[0]))
+            self.update_one(int(items[0]), x[0], float(y[0]))
             return
-        if items.size <= 64 and np.unique(items).size == items.size:
-            self._sherman_morrison(items, x, y)
+        if items.size <= _RANK_ONE_ROWS:
+            _kernels.rank_ones(self.A, self.A_inv, self.b, self.theta, self._tri, self._tri_row,
+                               self._tri_col, self._tri_weight, np.ascontiguousarray(items, dtype=np.int64),
+                               np.ascontiguousarray(x, dtype=np.float64),
+                               np.ascontiguousarray(y, dtype=np.float64))
             return
         order = np.argsort(items, kind="stable")
         items, x, y = items[order], x[order], y[order]
@@ -68,27 +76,19 @@ class RidgeArms:
         self._tri[touched] = self.A_inv[touched][:, self._iu[0], self._iu[1]] * self._tri_weight
         self.theta[touched] = np.einsum("ide,ie->id", self.A_inv[touched], self.b[touched])
 
-    def _rank_one(self, item: int, x: FloatArray, y: float) -> None:
-        """Sherman-Morrison update of one item with one observation (the online hot path)."""
-        a_inv = self.A_inv[item]
-        v = a_inv @ x
-        a_inv -= np.multiply.outer(v, v / (1.0 + x @ v))
-        np.multiply(a_inv.take(self._tri_flat), self._tri_weight, out=self._tri[item])
-        self.A[item] += np.multiply.outer(x, x)
-        b = self.b[item]
-        b += y * x
-        np.matmul(a_inv, b, out=self.theta[item])
+    def update_one(self, item: int, x: FloatArray, y: float) -> None:
+        """Learn one observation: Sherman-Morrison update of ``item`` (the online hot path).
 
-    def _sherman_morrison(self, items: IntArray, x: FloatArray, y: FloatArray) -> None:
-        a_inv = self.A_inv[items]
-        v = np.einsum("ide,ie->id", a_inv, x)
-        denom = 1.0 + np.einsum("id,id->i", x, v)
-        a_inv -= v[:, :, None] * v[:, None, :] / denom[:, None, None]
-        self.A_inv[items] = a_inv
-        self._tri[items] = a_inv[:, self._iu[0], self._iu[1]] * self._tri_weight
-        self.A[items] += x[:, :, None] * x[:, None, :]
-        self.b[items] += x * y[:, None]
-        self.theta[items] = np.einsum("ide,ie->id", a_inv, self.b[items])
+        ``x`` must be a contiguous float64 array of shape (d,).
+        """
+        _kernels.rank_one(self.A, self.A_inv, self.b, self.theta, self._tri, self._tri_row, self._tri_col,
+                          self._tri_weight, item, x, y)
+
+    def ucb_one(self, x: FloatArray, alpha: float) -> FloatArray:
+        """``x . theta_i + alpha * sqrt(x^T A_i^{-1} x)`` (n_items,) for one context ``x`` (d,), float64."""
+        out = np.empty(self.theta.shape[0])
+        _kernels.ucb_scores(self.theta, self.A_inv, x, alpha, out)
+        return out
 
     def mean(self, context: FloatArray) -> FloatArray:
         """Predicted reward (n, n_items) for contexts (n, d)."""
@@ -128,8 +128,8 @@ class RidgeArms:
         """Restore arrays saved by :meth:`state`."""
         m, d = self.b.shape
         expect_state(state, {"A": (m, d, d), "A_inv": (m, d, d), "b": (m, d), "theta": (m, d)}, policy)
-        self.A = np.array(state["A"], dtype=np.float64)
-        self.A_inv = np.array(state["A_inv"], dtype=np.float64)
-        self.b = np.array(state["b"], dtype=np.float64)
-        self.theta = np.array(state["theta"], dtype=np.float64)
+        self.A = np.array(state["A"], dtype=np.float64, order="C")
+        self.A_inv = np.array(state["A_inv"], dtype=np.float64, order="C")
+        self.b = np.array(state["b"], dtype=np.float64, order="C")
+        self.theta = np.array(state["theta"], dtype=np.float64, order="C")
         self._tri = self.A_inv[:, self._iu[0], self._iu[1]] * self._tri_weight

@@ -2,12 +2,13 @@
 
 Layout (every key optional except where noted; see ``experiments/configs/ppo_session.toml``)::
 
-    [world]      kind = "default" | "toy", seed, reward = "click" | "purchase" | "revenue",
+    [world]      kind = "default" | "toy" | "calibrated", seed, reward = "click" | "purchase" | "revenue",
+                 path = "world.json"  (kind = "calibrated": a world saved by ``slatewise world calibrate``),
                  toy = { n_items, k, n_types, max_steps, ... }  (ToyWorld arguments)
     [ppo]        total_steps, num_envs, n_steps, batch_size, n_epochs, learning_rate, gamma,
                  gae_lambda, clip_range, ent_coef, vf_coef, max_grad_norm, net_arch,
-                 activation, item_features, price_knots, free_item_scores, reward_scale,
-                 seed, threads
+                 activation, item_features, price_knots, free_item_scores,
+                 anchor_relation, reward_scale, seed, threads
     [eval]       every_steps, n_sessions, seeds (held out, >= 1), bandits, bandit_num_envs, temperature,
                  bandit_params = { name = { ... } }
     [checkpoint] every_steps, keep
@@ -22,7 +23,7 @@ from typing import Any
 from experiments.configs_schema import Checker, read_toml
 
 REWARDS = ("click", "purchase", "revenue")
-WORLDS = ("default", "toy")
+WORLDS = ("default", "toy", "calibrated")
 TOY_KEYS = ("n_items", "k", "n_types", "max_steps", "buy_prob", "checkout_prob", "abandon_prob")
 
 
@@ -31,16 +32,21 @@ class WorldConfig:
     """Which world the sessions come from, and what the agent is rewarded for.
 
     Attributes:
-        kind: ``default`` (``simulator.world.World.default``) or ``toy`` (``ToyWorld``).
-        seed: seed of the world's catalog and shoppers (not of the sessions).
+        kind: ``default`` (``simulator.world.World.default``), ``toy`` (``ToyWorld``) or
+            ``calibrated`` (a saved world, e.g. fitted to the Open Bandit Dataset by
+            ``slatewise world calibrate``; read from ``path``).
+        seed: seed of the world's catalog and shoppers (not of the sessions); a
+            calibrated world brings its own.
         reward: ``click``, ``purchase`` or ``revenue``, summed over the slate.
         toy: ``ToyWorld`` arguments when ``kind = "toy"``.
+        path: the world file (JSON) when ``kind = "calibrated"``.
     """
 
     kind: str = "default"
     seed: int = 0
     reward: str = "revenue"
     toy: dict[str, float] = field(default_factory=dict)
+    path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,9 @@ class PPOConfig:
         price_knots: knots of the log-price basis of the item features.
         free_item_scores: a free per-item score head besides the feature scores; false
             scores items through their features (and a per-item bias) only.
+        anchor_relation: score items also by how they relate to the session's anchor
+            (same category, log price above or below it; read from the context), see
+            :func:`experiments.ppo.envs.anchor_relation`. Needs ``item_features``.
         reward_scale: the training reward is multiplied by it, so value targets stay
             near 1 (revenue per session is in the hundreds); evaluations are unscaled.
         seed: training seed (sessions and network).
@@ -91,6 +100,7 @@ class PPOConfig:
     item_features: bool = False
     price_knots: int = 5
     free_item_scores: bool = True
+    anchor_relation: bool = False
     reward_scale: float = 1.0
     seed: int = 0
     threads: int = 1
@@ -146,7 +156,8 @@ class TrainConfig:
         """The config as plain JSON (written beside every run)."""
         return {
             "world": {"kind": self.world.kind, "seed": self.world.seed, "reward": self.world.reward,
-                      "toy": dict(self.world.toy)},
+                      "toy": dict(self.world.toy),
+                      **({"path": self.world.path} if self.world.path is not None else {})},
             "ppo": {name: (list(v) if isinstance(v, tuple) else v)
                     for name, v in ((f, getattr(self.ppo, f)) for f in PPOConfig.__dataclass_fields__)},
             "eval": {"every_steps": self.eval.every_steps, "n_sessions": self.eval.n_sessions,
@@ -169,7 +180,8 @@ def _int_list(chk: Checker, table: dict[str, Any], key: str, prefix: str, defaul
     return tuple(value)
 
 
-def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
+def parse_config(raw: dict[str, Any], source: str = "config",
+                 base_dir: str | Path | None = None) -> TrainConfig:
     """Build a :class:`TrainConfig` from parsed TOML; raise ``ConfigError`` listing every problem."""
     chk = Checker()
     chk.keys(raw, ["world", "ppo", "eval", "checkpoint"], "")
@@ -182,20 +194,36 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
         tables[name] = value
 
     w = tables["world"]
-    chk.keys(w, ["kind", "seed", "reward", "toy"], "world.")
+    chk.keys(w, ["kind", "seed", "reward", "toy", "path"], "world.")
     toy = chk.get(w, "toy", dict, "world.", {})
     if toy:
         chk.keys(toy, TOY_KEYS, "world.toy.")
         for key in toy:
             if key in TOY_KEYS:
                 chk.get(toy, key, (int, float), "world.toy.", minimum=0)
-    world = WorldConfig(kind=chk.get(w, "kind", str, "world.", "default", choices=WORLDS),
+    world_kind = chk.get(w, "kind", str, "world.", "default", choices=WORLDS)
+    world_path = chk.get(w, "path", str, "world.", None)
+    if world_kind == "calibrated":
+        if world_path is None:
+            chk.fail("world.path", "is required when world.kind = \"calibrated\" (a world JSON written by "
+                     "`slatewise world calibrate LOG -o world.json`)")
+        else:
+            # Relative to the config file when the file is there, else to the working directory.
+            if base_dir is not None and not Path(world_path).is_absolute() \
+                    and (Path(base_dir) / world_path).exists():
+                world_path = str(Path(base_dir) / world_path)
+            if not Path(world_path).is_file():
+                chk.fail("world.path", f"no file at {world_path}")
+    elif world_path is not None:
+        chk.fail("world.path", f"is only read when world.kind = \"calibrated\", found kind = {world_kind!r}; "
+                 "remove it or set the kind")
+    world = WorldConfig(kind=world_kind,
                         seed=chk.get(w, "seed", int, "world.", 0, minimum=0),
                         reward=chk.get(w, "reward", str, "world.", "revenue", choices=REWARDS),
-                        toy=dict(toy or {}))
+                        toy=dict(toy or {}), path=world_path)
 
     p, d = tables["ppo"], PPOConfig()
-    special = ("net_arch", "activation", "item_features", "free_item_scores")
+    special = ("net_arch", "activation", "item_features", "free_item_scores", "anchor_relation")
     fields = [f for f in PPOConfig.__dataclass_fields__ if f not in special]
     chk.keys(p, [*fields, *special], "ppo.")
     limits: dict[str, tuple[float, float | None]] = {
@@ -214,8 +242,12 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
     values["activation"] = chk.get(p, "activation", str, "ppo.", d.activation, choices=["tanh", "relu"])
     values["item_features"] = chk.get(p, "item_features", bool, "ppo.", d.item_features)
     values["free_item_scores"] = chk.get(p, "free_item_scores", bool, "ppo.", d.free_item_scores)
+    values["anchor_relation"] = chk.get(p, "anchor_relation", bool, "ppo.", d.anchor_relation)
     if not values["free_item_scores"] and not values["item_features"]:
         chk.fail("ppo.free_item_scores", "false needs ppo.item_features = true (items need some score)")
+    if values["anchor_relation"] and not values["item_features"]:
+        chk.fail("ppo.anchor_relation", "needs ppo.item_features = true (it relates item features to the "
+                 "anchor's)")
     ppo = PPOConfig(**values)
 
     e, de = tables["eval"], EvalConfig()
@@ -256,7 +288,7 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
 
 def load_config(path: str | Path) -> TrainConfig:
     """Read and validate a ``train-ppo`` TOML config."""
-    return parse_config(read_toml(path), str(path))
+    return parse_config(read_toml(path), str(path), base_dir=Path(path).parent)
 
 
 def _bandit_names() -> set[str]:

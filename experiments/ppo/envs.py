@@ -67,12 +67,36 @@ def item_features(world: WorldLike, price_knots: int = 5) -> FloatArray:
     return out
 
 
+def anchor_relation(world: WorldLike) -> dict[str, Any] | None:
+    """Where the anchor's category and log price sit in the context and in :func:`item_features`.
+
+    For ``PPOSlatePolicy(anchor_relation=...)``: the context columns
+    ``anchor_<category>`` pair with the item features' category one-hot, and
+    ``anchor_log_price`` (standardised over the catalog, as the items' ``z``) with
+    the items' ``z``. None for a world without those context columns (``ToyWorld``).
+    """
+    names = list(getattr(world, "context_names", ()) or ())
+    catalog = getattr(world, "catalog", None)
+    if catalog is None or "anchor_log_price" not in names:
+        return None
+    categories = np.unique(np.asarray(catalog.category)).tolist()
+    columns = [f"anchor_{c}" for c in categories]
+    if not all(c in names for c in columns):
+        return None
+    return {"group_context": [names.index(c) for c in columns], "group_items": list(range(len(categories))),
+            "value_context": names.index("anchor_log_price"), "value_item": len(categories)}
+
+
 def make_world(cfg: WorldConfig) -> WorldLike:
-    """The world a config names: ``World.default(seed)`` or a :class:`ToyWorld`."""
+    """The world a config names: ``World.default(seed)``, a :class:`ToyWorld` or a saved world."""
     if cfg.kind == "toy":
         args: dict[str, Any] = {key: (int(v) if key in _TOY_INTS else float(v)) for key, v in cfg.toy.items()}
         return ToyWorld(reward_type=cfg.reward, **args)
     module = importlib.import_module("simulator.world")
+    if cfg.kind == "calibrated":
+        assert cfg.path is not None  # checked by the config
+        saved: WorldLike = module.load_world(cfg.path)
+        return saved
     world: WorldLike = module.World.default(seed=cfg.seed)
     return world
 

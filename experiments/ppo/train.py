@@ -36,7 +36,7 @@ from bandits import SlatePolicy
 from bandits.ppo import PLSlateActorCritic, PPOSlatePolicy, network_kwargs
 from experiments.plots import learning_curves
 from experiments.ppo.config import TrainConfig
-from experiments.ppo.envs import item_features, make_vec_env, make_world
+from experiments.ppo.envs import anchor_relation, item_features, make_vec_env, make_world
 from experiments.ppo.evaluate import OnlineBandit, WorldPolicy, session_values, t_interval
 from simulator.envs import WorldLike
 from simulator.envs.session import context_stats
@@ -60,6 +60,10 @@ def check_fits(config: TrainConfig, world: WorldLike) -> None:
                             f"{max(d for d in range(1, rollout + 1) if rollout % d == 0 and d <= 4096)}.")
     if int(world.n_items) < int(world.k):
         raise TrainingError(f"the world has n_items = {world.n_items} < k = {world.k}.")
+    if config.ppo.anchor_relation and anchor_relation(world) is None:
+        raise TrainingError(f"`ppo.anchor_relation = true` needs a world whose context holds the anchor's "
+                            f"category and log price (world.kind = \"default\"), found world.kind = "
+                            f"{config.world.kind!r}; set ppo.anchor_relation = false.")
 
 
 def ppo_policy(model: BaseAlgorithm, world: WorldLike, config: TrainConfig,
@@ -71,6 +75,7 @@ def ppo_policy(model: BaseAlgorithm, world: WorldLike, config: TrainConfig,
                             n_item_features=(item_features(world, config.ppo.price_knots).shape[1]
                                              if config.ppo.item_features else 0),
                             free_item_scores=config.ppo.free_item_scores,
+                            anchor_relation=anchor_relation(world) if config.ppo.anchor_relation else None,
                             seed=config.ppo.seed)
     policy.load_network_state(model.policy.state_dict())
     return policy
@@ -220,6 +225,8 @@ def build_model(config: TrainConfig, world: WorldLike, seed_offset: int = 0) -> 
                                                          "free_item_scores": p.free_item_scores}
     if p.item_features:
         kwargs["item_features"] = item_features(world, p.price_knots).tolist()
+    if p.anchor_relation:
+        kwargs["anchor_relation"] = anchor_relation(world)
     model = PPO(PLSlateActorCritic, venv, learning_rate=p.learning_rate, n_steps=p.n_steps,
                 batch_size=p.batch_size, n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
                 clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef,

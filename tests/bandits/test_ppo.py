@@ -227,3 +227,57 @@ def test_item_features_of_the_wrong_shape_are_rejected() -> None:
     with pytest.raises(PolicyError, match=r"`item_features` must have shape \(n_items=4, f\), found \(3, 2\)"):
         PLSlateActorCritic(observation_space(3, 4), spaces.MultiDiscrete([4, 4]), lambda _: 0.0,
                            item_features=np.zeros((3, 2)).tolist())
+
+
+# ------------------------------------------------------------------ anchor relation
+RELATION = {"group_context": [0, 1], "group_items": [0, 1], "value_context": 2, "value_item": 2}
+
+
+def test_relation_features_hand_computed() -> None:
+    from bandits.ppo import relation_features
+
+    # One session whose anchor is in group 1 with value 0.5; three items.
+    context = th.tensor([[0.0, 1.0, 0.5]], dtype=th.float64)
+    items = th.tensor([[1.0, 0.0, 2.0],    # other group, dearer by 1.5
+                       [0.0, 1.0, 1.0],    # same group, dearer by 0.5
+                       [0.0, 1.0, -0.5]],  # same group, cheaper by 1.0
+                      dtype=th.float64)
+    rel = relation_features(context, items, RELATION)
+    expected = th.tensor([[[0.0, 1.5, 0.0, 0.0, 0.0, 0.0],
+                           [1.0, 0.5, 0.0, 0.5, 0.0, 1.0],
+                           [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]]], dtype=th.float64)
+    th.testing.assert_close(rel, expected)
+
+
+def test_anchor_relation_scores_and_round_trip(tmp_path: Path) -> None:
+    policy = PPOSlatePolicy(3, 2, 3, net_arch=(8,), n_item_features=3, anchor_relation=RELATION, seed=0)
+    state = policy.network_state()
+    state["item_features"] = th.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0], [0.0, 1.0, -0.5]], dtype=th.float64)
+    for key in ("action_net.weight", "action_net.bias", "item_head.weight"):
+        state[key] = th.zeros_like(state[key])
+    policy.load_network_state(state)
+    # Anchors in group 1 priced like item 0 (value 2.0): item 0 (group 0) then has all six
+    # relation features zero, and with only the relation head left it must score exactly 0.
+    context = np.column_stack([np.zeros(6), np.ones(6), np.full(6, 2.0)])
+    context[:, 2] += np.r_[0.0, 0.0, 0.0, 1.0, -1.0, 0.5]
+    scores = policy.scores(context)
+    np.testing.assert_allclose(scores[:3, 0], 0.0, atol=1e-12)
+    assert np.abs(scores[3:, 0]).min() > 0  # the anchor's value moved: item 0 is up or down
+    assert np.abs(scores[:, 1:]).min() > 0
+    loaded = SlatePolicy.load(policy.save(tmp_path / "rel.npz"))
+    assert isinstance(loaded, PPOSlatePolicy) and loaded.anchor_relation == RELATION
+    np.testing.assert_allclose(loaded.scores(context), scores, rtol=1e-12)
+    via_zip = PPOSlatePolicy.load_sb3(policy.save_sb3(tmp_path / "rel.zip"))
+    np.testing.assert_allclose(via_zip.scores(context), scores, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("relation", "message"), [
+    ({"group_context": [0]}, r"`anchor_relation` must be a dict with keys"),
+    ({**RELATION, "group_items": [0]}, r"must pair up one to one, found 2 and 1"),
+    ({**RELATION, "value_context": 3}, r"context columns must lie in \[0, 2\]"),
+    ({**RELATION, "value_item": 5}, r"item-feature columns must lie in \[0, 2\]"),
+    ({**RELATION, "value_item": "price"}, r"must hold integer column indices"),
+])
+def test_bad_anchor_relation_is_rejected(relation: dict, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        PPOSlatePolicy(3, 2, 3, net_arch=(8,), n_item_features=3, anchor_relation=relation)

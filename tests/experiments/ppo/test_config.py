@@ -12,7 +12,7 @@ from experiments.ppo.config import load_config, parse_config
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.parametrize("name", ["ppo_session.toml", "ppo_tiny.toml"])
+@pytest.mark.parametrize("name", ["ppo_session.toml", "ppo_tiny.toml", "ppo_obd.toml"])
 def test_shipped_configs_load(name: str) -> None:
     config = load_config(ROOT / "experiments" / "configs" / name)
     assert len(config.eval.seeds) >= 3
@@ -50,6 +50,14 @@ BAD = [
     pytest.param({"eval": {"bandit_num_envs": 0}}, r"`eval.bandit_num_envs`: must be >= 1", id="bandit-envs"),
     pytest.param({"checkpoint": {"keep": 0}}, r"`checkpoint.keep`: must be >= 1", id="keep"),
     pytest.param({"ppo": []}, r"`ppo`: expected a table", id="not-a-table"),
+    pytest.param({"ppo": {"anchor_relation": True}}, r"`ppo.anchor_relation`: needs ppo.item_features = true",
+                 id="relation-without-features"),
+    pytest.param({"world": {"kind": "calibrated"}}, r"`world.path`: is required when world.kind = \"calibrated\"",
+                 id="calibrated-without-path"),
+    pytest.param({"world": {"kind": "calibrated", "path": "no/such/world.json"}},
+                 r"`world.path`: no file at no/such/world.json", id="calibrated-missing-file"),
+    pytest.param({"world": {"path": "world.json"}}, r"`world.path`: is only read when world.kind = \"calibrated\"",
+                 id="path-for-default-world"),
 ]
 
 
@@ -68,3 +76,11 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no config file"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_calibrated_world_path_is_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "w.json").write_text("{}")
+    (tmp_path / "run.toml").write_text('[world]\nkind = "calibrated"\npath = "w.json"\nreward = "click"\n')
+    config = load_config(tmp_path / "run.toml")
+    assert config.world.path == str(tmp_path / "w.json")
+    assert parse_config(config.to_json()) == config
