@@ -410,6 +410,17 @@ class SlatePolicy(ABC):
             raise PolicyError(f"{name} returned propensities of shapes {decision.pscore.shape} "
                               f"and {decision.pscore_item.shape}, expected ({n},) and "
                               f"({n}, {self.k}).")
+        if n == 1:  # one request (serving): the same checks on one row, without batch machinery
+            items = slate[0]
+            if self.k > 1 and len(set(items.tolist())) < self.k:
+                raise PolicyError(f"{name} returned a slate with a repeated item.")
+            if eligible is not None and not eligible[0, items].all():
+                raise PolicyError(f"{name} returned an ineligible item.")
+            if required is not None:
+                allowed_row = required[0] if eligible is None else required[0] & eligible[0]
+                if allowed_row.any() and not allowed_row[items].any():
+                    raise PolicyError(f"{name} returned a slate without a required item.")
+            return
         if self.k > 1:
             ordered = np.sort(slate, axis=1)
             if (ordered[:, 1:] == ordered[:, :-1]).any():
