@@ -4,14 +4,16 @@ Every write is committed before the call returns, so a decision is in the
 database before its answer leaves; concurrent decisions of one process share a
 transaction (group commit). Writers queue on a
 thread lock and an ``flock`` on ``<db>.writelock`` rather than on SQLite's
-busy handler, which sleeps at least a millisecond per collision. Request
+busy handler, which sleeps at least a millisecond per collision. Every write of
+a process goes through one connection (under the thread lock), so its page
+cache stays warm between commits; reads use one connection per thread. Request
 connections checkpoint the WAL only when it passes :data:`AUTOCHECKPOINT_PAGES`;
 the background thread of :mod:`serving.learner` runs a passive checkpoint
 every :data:`serving.learner.CHECKPOINT_INTERVAL_S` seconds instead, so the
 copy back into the database (and its fsync) stays off the request path. In WAL mode with
 ``synchronous=NORMAL`` a committed transaction survives a killed process (it is
-in the WAL file); ``synchronous=FULL`` also survives power loss. Each thread
-gets its own connection; every worker process opens the same file.
+in the WAL file); ``synchronous=FULL`` also survives power loss. Every worker
+process opens the same file.
 
 Tables:
     decisions: one row per answered slate request; ``context`` (d float64),
@@ -35,6 +37,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -151,20 +154,33 @@ class TrafficSplit:
 
 _INSERT_DECISION = (
     "INSERT INTO decisions (ts, user_id, experiment, arm, policy, policy_version, traffic_version, k, "
-    "context, slate, pscore, pscore_item, anchor) VALUES")
+    "context, slate, pscore, pscore_item, anchor) VALUES ")
 _DECISION_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
-class _Pending:
-    """One decision waiting for its group commit."""
+@lru_cache(maxsize=64)
+def _insert_sql(n_rows: int) -> str:
+    """The INSERT of ``n_rows`` decisions in one statement, returning their ids."""
+    return _INSERT_DECISION + ", ".join([_DECISION_ROW] * n_rows) + " RETURNING event_id"
 
-    __slots__ = ("done", "error", "event_id", "params")
+
+class _Pending:
+    """One decision waiting for its group commit.
+
+    ``wake`` is held from creation; the commit that stores the decision releases it,
+    or the previous committer does, with ``lead`` set, to make this thread the next
+    committer.
+    """
+
+    __slots__ = ("error", "event_id", "lead", "params", "wake")
 
     def __init__(self, params: tuple[Any, ...]) -> None:
         self.params = params
-        self.done = False
         self.event_id: int | None = None
         self.error: BaseException | None = None
+        self.lead = False
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
     def result(self) -> int:
         if self.error is not None:
@@ -204,42 +220,51 @@ class Store:
         self._local = threading.local()
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._thread_lock = threading.Lock()
-        self._group = threading.Condition()
+        self._writer: sqlite3.Connection | None = None  # used only under _thread_lock
+        self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._committing = False
         self._lock_fd = os.open(self.path + ".writelock", os.O_RDWR | os.O_CREAT, 0o644)
-        with self._writing():
-            self._conn().executescript(SCHEMA)
+        with self._writing() as conn:
+            conn.executescript(SCHEMA)
 
     # ------------------------------------------------------------------ connections
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
+        """This thread's connection, for reads."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
-            self._local.conn = conn
+            conn = self._local.conn = self._connect()
         return conn
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold the write turn: this process's thread lock, then the cross-process flock."""
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """Hold the write turn (this process's thread lock, then the cross-process flock).
+
+        Yields:
+            The process's write connection, which nothing uses outside the write turn.
+        """
         with self._thread_lock:
+            if self._writer is None:
+                self._writer = self._connect()
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
-                yield
+                yield self._writer
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """An immediate (write-locking) transaction, committed on success, rolled back on error."""
-        with self._writing():
-            conn = self._conn()
+        with self._writing() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -249,11 +274,18 @@ class Store:
             conn.execute("COMMIT")
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
+        """Close this thread's connection and the write connection (reopened when next needed).
+
+        Other threads' read connections close when their threads end.
+        """
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        with self._thread_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     def __del__(self) -> None:
         fd = getattr(self, "_lock_fd", None)
@@ -266,43 +298,55 @@ class Store:
                      pscore: float, pscore_item: FloatArray, anchor: int | None) -> int:
         """Store one decision; returns its ``event_id`` once the decision is committed.
 
-        Group commit: a thread that finds no commit under way commits every decision
-        queued so far in one multi-row INSERT (one statement, one transaction);
-        threads arriving meanwhile queue and are committed by the next one. Nobody
-        returns before its own decision is committed, and a failed statement fails
-        every decision in it (none is answered).
+        Group commit: a thread that finds no commit under way becomes the committer and
+        stores every decision queued so far in one multi-row INSERT (one statement, one
+        transaction); threads arriving meanwhile queue and sleep on their own lock. The
+        committer wakes exactly the threads whose decisions it stored, then hands the
+        turn to the oldest queued thread, which commits the next batch. Nobody returns
+        before its own decision is committed, and a failed statement fails every
+        decision in it (none is answered).
         """
         waiter = _Pending((ts, user_id, experiment, arm, policy, policy_version, traffic_version,
                            int(slate.shape[0]), np.ascontiguousarray(context, dtype="<f8").tobytes(),
                            np.ascontiguousarray(slate, dtype="<i8").tobytes(), float(pscore),
                            np.ascontiguousarray(pscore_item, dtype="<f8").tobytes(), anchor))
-        with self._group:
+        with self._queue_lock:
             self._queue.append(waiter)
-            while not waiter.done and self._committing:
-                self._group.wait()
-            if waiter.done:
-                return waiter.result()
+            lead = not self._committing
             self._committing = True
-            batch, self._queue = self._queue, []  # at most one decision per request thread
+        if not lead:
+            waiter.wake.acquire()  # sleeps (without the GIL) until stored or handed the turn
+            if not waiter.lead:
+                return waiter.result()
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
         try:
-            conn = self._conn()
-            values = ", ".join([_DECISION_ROW] * len(batch))
-            params = [p for item in batch for p in item.params]
-            with self._writing():  # one statement: one transaction, one trip out of the GIL
-                ids = conn.execute(f"{_INSERT_DECISION} {values} RETURNING event_id", params).fetchall()
+            self._commit(batch)
+        finally:
+            with self._queue_lock:
+                successor = self._queue[0] if self._queue else None
+                if successor is None:
+                    self._committing = False
+                else:
+                    successor.lead = True
+            for item in batch:
+                item.wake.release()
+            if successor is not None:
+                successor.wake.release()
+        return waiter.result()
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """INSERT ``batch`` in one statement; sets each item's ``event_id``, or ``error`` on all."""
+        try:
+            params = batch[0].params if len(batch) == 1 else [p for item in batch for p in item.params]
+            with self._writing() as conn:  # one statement: one transaction, one trip out of the GIL
+                ids = conn.execute(_insert_sql(len(batch)), params).fetchall()
             # AUTOINCREMENT numbers the rows of one statement in VALUES order
             for item, (event_id,) in zip(batch, sorted(ids), strict=True):
                 item.event_id = event_id
         except BaseException as err:
             for item in batch:
                 item.error = err
-        finally:
-            with self._group:
-                for item in batch:
-                    item.done = True
-                self._committing = False
-                self._group.notify_all()
-        return waiter.result()
 
     def decision(self, event_id: int) -> Decision | None:
         """The decision ``event_id``, or None."""
@@ -333,14 +377,13 @@ class Store:
                   None if purchase is None else np.ascontiguousarray(purchase, dtype="<f8").tobytes(),
                   None if revenue is None else np.ascontiguousarray(revenue, dtype="<f8").tobytes(), kind,
                   digest)
-        conn = self._conn()
-        with self._writing():
-            cur = conn.execute(
+        with self._writing() as conn:
+            stored = conn.execute(
                 "INSERT INTO rewards (event_id, ts, reward, reward_total, purchase, revenue, kind, digest) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING", params)
-        if cur.rowcount == 1:
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING", params).rowcount == 1
+        if stored:
             return InsertResult.STORED
-        row = conn.execute("SELECT digest FROM rewards WHERE event_id = ?", (event_id,)).fetchone()
+        row = self._conn().execute("SELECT digest FROM rewards WHERE event_id = ?", (event_id,)).fetchone()
         return InsertResult.DUPLICATE if row is not None and row[0] == digest else InsertResult.CONFLICT
 
     def new_feedback(self, experiment: str, arm: str, k: int, after_seq: int, after_event: int,

@@ -72,3 +72,77 @@ def test_reward_once(tmp_path: Path) -> None:
     assert store.add_reward(**args, digest="b") == InsertResult.CONFLICT
     with pytest.raises(sqlite3.IntegrityError):  # foreign key: no reward without its decision
         store.add_reward(**{**args, "event_id": event + 10}, digest="c")
+
+
+def _decisions_of_one_process(path: str, proc: int, n_threads: int, per_thread: int, out: Any) -> None:
+    store = Store(path)
+    owners: dict[int, str] = {}
+    lock = threading.Lock()
+
+    def work(t: int) -> None:
+        mine = {decision(store, f"p{proc}-t{t}-{i}"): f"p{proc}-t{t}-{i}" for i in range(per_thread)}
+        with lock:
+            owners.update(mine)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(owners)
+
+
+def test_group_commit_across_processes_numbers_every_decision_right(tmp_path: Path) -> None:
+    import multiprocessing as mp
+
+    path = str(tmp_path / "s.db")
+    Store(path)
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_decisions_of_one_process, args=(path, p, 4, 60, out)) for p in range(3)]
+    for p in procs:
+        p.start()
+    parts = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    owners = {event: user for part in parts for event, user in part.items()}
+    assert len(owners) == sum(len(part) for part in parts) == 3 * 4 * 60  # no id handed out twice
+    with sqlite3.connect(path) as conn:
+        stored = {r[0]: r[1] for r in conn.execute("SELECT event_id, user_id FROM decisions")}
+    assert stored == owners  # every caller in every process got the id of its own row
+
+
+def test_a_failed_batch_fails_only_its_own_decisions(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    start = threading.Barrier(12)
+    results: dict[str, int | BaseException] = {}
+    lock = threading.Lock()
+
+    def work(user: str | None, name: str) -> None:
+        start.wait()
+        try:
+            got: int | BaseException = decision(store, user)
+        except sqlite3.IntegrityError as err:
+            got = err
+        with lock:
+            results[name] = got
+
+    threads = [threading.Thread(target=work, args=(None if i % 4 == 0 else f"u{i}", f"u{i}"))
+               for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive()  # a failed commit still wakes every waiter and hands on the turn
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        stored = {r[1]: r[0] for r in conn.execute("SELECT event_id, user_id FROM decisions")}
+    for name, got in results.items():
+        if name in ("u0", "u4", "u8"):  # NOT NULL user_id
+            assert isinstance(got, sqlite3.IntegrityError)
+        if isinstance(got, int):
+            assert stored[name] == got
+        else:
+            assert name not in stored  # answered with an error, so nothing is stored
+    assert len(results) == 12
+    assert decision(store, "after") == max(stored.values(), default=0) + 1  # the store still commits
