@@ -19,6 +19,7 @@ import cProfile
 import importlib
 import io
 import json
+import os
 import platform
 import pstats
 import time
@@ -107,7 +108,7 @@ def bench_single(world: WorldLike, seconds: float, diagnostics: bool) -> dict[st
     preferred = np.arange(k, dtype=np.int64)
     steps = episodes = 0
     in_env = in_policy = 0.0
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     while time.perf_counter() - wall < seconds:
         for _ in range(200):
             t0 = time.perf_counter()
@@ -122,8 +123,19 @@ def bench_single(world: WorldLike, seconds: float, diagnostics: bool) -> dict[st
             t2 = time.perf_counter()
             in_policy += t1 - t0
             in_env += t2 - t1
+    env_cpu = _env_cpu_seconds(time.process_time() - cpu, in_env, in_policy)
     return {"steps": steps, "episodes": episodes, "env_seconds": round(in_env, 4),
-            "policy_seconds": round(in_policy, 4), "steps_per_second": round(steps / in_env, 1)}
+            "policy_seconds": round(in_policy, 4), "steps_per_second": round(steps / in_env, 1),
+            "steps_per_cpu_second": round(steps / env_cpu, 1)}
+
+
+def _env_cpu_seconds(cpu: float, in_env: float, in_policy: float) -> float:
+    """CPU time of this process over a loop, apportioned to the environment by its share of wall time.
+
+    On a shared machine wall time counts the time other jobs hold the cores;
+    process CPU time does not, so the two figures bracket the truth.
+    """
+    return max(cpu * in_env / max(in_env + in_policy, 1e-12), 1e-12)
 
 
 def bench_batch(world: WorldLike, n: int, seconds: float, diagnostics: bool) -> dict[str, Any]:
@@ -132,7 +144,7 @@ def bench_batch(world: WorldLike, n: int, seconds: float, diagnostics: bool) -> 
     scores = np.random.default_rng(0).random((n, env.n_items))
     slate_steps = calls = 0
     in_env = in_policy = 0.0
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     while time.perf_counter() - wall < seconds:
         t0 = time.perf_counter()
         actions = top_k(scores, env.k, info["action_mask"])
@@ -143,9 +155,11 @@ def bench_batch(world: WorldLike, n: int, seconds: float, diagnostics: bool) -> 
         calls += 1
         in_policy += t1 - t0
         in_env += t2 - t1
+    env_cpu = _env_cpu_seconds(time.process_time() - cpu, in_env, in_policy)
     return {"num_envs": n, "calls": calls, "slate_steps": slate_steps, "env_seconds": round(in_env, 4),
             "policy_seconds": round(in_policy, 4),
-            "slate_steps_per_second": round(slate_steps / in_env, 1)}
+            "slate_steps_per_second": round(slate_steps / in_env, 1),
+            "slate_steps_per_cpu_second": round(slate_steps / env_cpu, 1)}
 
 
 def bench_replay(seconds: float) -> dict[str, Any]:
@@ -206,7 +220,10 @@ def _call_costs_at(world: WorldLike, n: int) -> dict[str, float]:
         "best_slate": lambda: world.best_slate(state),
         "step": lambda: world.step(state, slate, rng),
     }
-    repeats = 200 if n == 1 else 10
+    return _median_us(calls, repeats=200 if n == 1 else 10)
+
+
+def _median_us(calls: dict[str, Any], repeats: int) -> dict[str, float]:
     row = {}
     for name, fn in calls.items():
         times = []
@@ -219,8 +236,37 @@ def _call_costs_at(world: WorldLike, n: int) -> dict[str, float]:
 
 
 def world_call_costs(world: WorldLike, sizes: tuple[int, ...] = (1, 1024)) -> dict[str, Any]:
-    """Microseconds per call (median) of each world method the environments use, per batch size."""
+    """Microseconds per call (median) of each numpy world method, per batch size."""
     return {f"n={n}": _call_costs_at(world, n) for n in sizes}
+
+
+def fused_call_costs(world: WorldLike, sizes: tuple[int, ...] = (1, 1024)) -> dict[str, Any] | None:
+    """Microseconds per call (median) of the compiled calls the environments make instead, per batch size.
+
+    ``item_values`` and ``best_slates`` run only for the sessions whose anchor
+    changed (a purchase) or that are new; here they run over every session.
+    """
+    fused_of = getattr(world, "fused", None)
+    if fused_of is None:
+        return None
+    return {f"n={n}": _fused_costs_at(world, fused_of(), n) for n in sizes}
+
+
+def _fused_costs_at(world: WorldLike, fused: Any, n: int) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    state = fused.new_sessions(n, rng)
+    seen = fused.observe(state)
+    slate = top_k(np.zeros((n, world.n_items)), world.k, seen.eligible)
+    values, best_slate, best_reward = np.empty((n, world.n_items)), np.empty((n, world.k), np.int64), np.empty(n)
+    rows = np.arange(n, dtype=np.int64)
+    calls = {
+        "reset_rows": lambda: fused.reset_rows(state, rows, rng),
+        "observe": lambda: fused.observe(state),
+        "item_values": lambda: fused.item_values(state, values),
+        "best_slates": lambda: fused.best_slates(seen, values, best_slate, best_reward),
+        "step": lambda: fused.step(state, slate, rng),
+    }
+    return _median_us(calls, repeats=200 if n == 1 else 10)
 
 
 def main() -> None:
@@ -231,8 +277,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="add a cProfile of the single env")
     args = parser.parse_args()
 
+    load_at_start = round(os.getloadavg()[0], 2)
     world, world_name = make_world(args.world)
     null = NullWorld(world.n_items, world.k, world.dim_context, world.max_steps)
+    # untimed warm-up: the compiled kernels load from numba's disk cache (or compile, on a fresh checkout)
+    bench_single(world, 0.2, diagnostics=True)
+    bench_batch(world, 64, 0.2, diagnostics=True)
     single = bench_single(world, args.seconds, diagnostics=True)
     single_fast = bench_single(world, args.seconds, diagnostics=False)
     single_null = bench_single(null, args.seconds / 2, diagnostics=True)
@@ -242,7 +292,9 @@ def main() -> None:
     doc: dict[str, Any] = {
         "benchmark": "envs",
         "machine": {"python": platform.python_version(), "numpy": np.__version__,
-                    "processor": platform.processor() or platform.machine()},
+                    "processor": platform.processor() or platform.machine(),
+                    "load_average_1m_at_start": load_at_start,
+                    "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
         "world": {"name": world_name, "n_items": world.n_items, "k": world.k,
                   "dim_context": world.dim_context, "max_steps": world.max_steps,
                   "reward_type": world.reward_type},
@@ -269,6 +321,7 @@ def main() -> None:
         },
         "replay_obd_men": bench_replay(args.seconds),
         "world_call_us_median": world_call_costs(world),
+        "fused_call_us_median": fused_call_costs(world),
     }
     if args.profile:
         doc["single"]["profile_top"] = profile_single(world)

@@ -14,12 +14,14 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
+from simulator.envs._kernels import first_bad_slate
 from simulator.envs.errors import InvalidSlateError
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 _ARGMAX_K = 8  # up to this slate length, top_k uses k passes of argmax
+_NO_MASK = np.ones((1, 1), dtype=np.bool_)
 
 
 def _as_int_array(action: Any, name: str, shape: tuple[int, ...]) -> IntArray:
@@ -105,6 +107,12 @@ def check_slates(actions: Any, n_items: int, k: int, eligible: BoolArray | None 
             f"`{name}` must have shape ({n_rows}, {k}) (one slate of k item indices per session), "
             f"found shape {arr.shape}.")
     slates = _as_int_array(arr, name, arr.shape)
+    mask = _NO_MASK
+    if eligible is not None and eligible.dtype == np.bool_ and eligible.shape == (slates.shape[0], n_items):
+        mask = eligible
+    checked = eligible is None or mask is eligible
+    if checked and first_bad_slate(slates, n_items, mask, mask is eligible) < 0:
+        return slates  # every row valid, in one compiled pass; the numpy checks below say what is wrong
     outside = (slates < 0) | (slates >= n_items)
     if outside.any():
         rows = np.flatnonzero(outside.any(axis=1))

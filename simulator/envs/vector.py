@@ -24,7 +24,7 @@ from gymnasium.vector.utils import batch_space
 
 from simulator.envs.errors import EnvError, ResetNeededError
 from simulator.envs.protocol import WorldLike
-from simulator.envs.session import context_bounds, context_stats, resolve_world
+from simulator.envs.session import context_bounds, context_stats, fused_world, resolve_world
 from simulator.envs.slates import SlateSpace, check_required, check_slates
 
 ObsArray = npt.NDArray[np.float32]
@@ -101,6 +101,8 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
         self.max_steps = int(self.world.max_steps)
         low, high = context_bounds(self.world)
         self._low, self._high = low, high
+        # float32 bounds widened to float64, so clipping before the cast gives what clipping after it does
+        self._bounds64 = (low.astype(np.float64), high.astype(np.float64))
         self.single_observation_space = spaces.Box(low, high, dtype=np.float32)
         self.single_action_space = SlateSpace(self.n_items, self.k)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -110,6 +112,11 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
         self._eligible: BoolArray = np.ones((self.num_envs, self.n_items), dtype=bool)
         self._required: BoolArray | None = None
         self._required_fn = getattr(self.world, "required", None)
+        self._fused = fused_world(self.world)
+        # item values (num_envs, n_items) for the best slates; a row changes only with its anchor
+        self._values: FloatArray = np.zeros((self.num_envs, self.n_items) if self._fused else (0, 0))
+        self._best_slate: IntArray = np.zeros((self.num_envs, self.k), dtype=np.int64)
+        self._best_reward: FloatArray = np.zeros(self.num_envs)
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[ObsArray, dict[str, Any]]:
@@ -131,18 +138,26 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
             raise EnvError(f"`options` may hold only 'reset_mask', found {unknown}.")
         mask = opts.get("reset_mask")
         if mask is None or self._state is None:
-            self._state = self.world.new_sessions(self.num_envs, rng)
+            if self._fused is not None and self._state is not None:
+                self._fused.reset_rows(self._state, np.arange(self.num_envs, dtype=np.int64), rng)
+            else:
+                self._state = self._new_sessions(self.num_envs, rng)
             self._steps[:] = 0
+            stale = np.ones(self.num_envs, dtype=bool)
         else:
             rows = np.asarray(mask)
             if rows.dtype != np.bool_ or rows.shape != (self.num_envs,):
                 raise EnvError(f"`options['reset_mask']` must be a bool array of shape "
                                f"({self.num_envs},), found {rows.dtype} {rows.shape}.")
-            if rows.any():
+            if rows.any() and self._fused is not None:
+                self._fused.reset_rows(self._state, np.flatnonzero(rows), rng)
+                self._steps[rows] = 0
+            elif rows.any():
                 new = self.world.new_sessions(int(rows.sum()), rng)
                 self._state = merge_sessions(self._state, rows, new)
                 self._steps[rows] = 0
-        obs = self._observe()
+            stale = rows
+        obs = self._observe(stale)
         info: dict[str, Any] = {"action_mask": _read_only(self._eligible), "step": self._steps.copy()}
         if self._required is not None:
             info["required_mask"] = _read_only(self._required)
@@ -168,34 +183,56 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
         state = self._state
         world = self.world
         info: dict[str, Any] = {}
-        if self.diagnostics:
-            expected = np.asarray(world.expected_reward(state, slates), dtype=np.float64)
-            best_slate, best = world.best_slate(state)
-            best = np.asarray(best, dtype=np.float64)
-            info.update(expected_reward=expected, best_reward=best, best_slate=best_slate,
-                        regret=best - expected)
-        cross = np.take_along_axis(world.cross_sell(state), slates, axis=1)
-        up = np.take_along_axis(world.up_sell(state), slates, axis=1)
-        out = world.step(state, slates, self.np_random)
+        out: Any
+        if self._fused is not None:
+            fused = out = self._fused.step(state, slates, self.np_random)  # advances state in place
+            if self.diagnostics:
+                best_slate, best = self._best_slate.copy(), self._best_reward.copy()
+                expected = fused.expected_reward
+                info.update(expected_reward=expected, best_reward=best, best_slate=best_slate,
+                            regret=best - expected)
+            cross, up = fused.cross_sell, fused.up_sell
+            stale = fused.anchor_changed
+        else:
+            if self.diagnostics:
+                expected = np.asarray(world.expected_reward(state, slates), dtype=np.float64)
+                best_slate, best = world.best_slate(state)
+                best = np.asarray(best, dtype=np.float64)
+                info.update(expected_reward=expected, best_reward=best, best_slate=best_slate,
+                            regret=best - expected)
+            cross = np.take_along_axis(world.cross_sell(state), slates, axis=1)
+            up = np.take_along_axis(world.up_sell(state), slates, axis=1)
+            out = world.step(state, slates, self.np_random)
+            stale = np.zeros(self.num_envs, dtype=bool)
         self._steps += 1
         checkout = np.asarray(out.checkout, dtype=bool)
         abandon = np.asarray(out.abandon, dtype=bool)
         terminated = checkout | abandon
         truncated = ~terminated & (self._steps >= self.max_steps)
         done = terminated | truncated
-        new_state = out.state
+        new_state = state if self._fused is not None else out.state
         step_count = self._steps.copy()
         if done.any():
-            final = np.clip(np.asarray(world.context(new_state), dtype=np.float32), self._low, self._high)
-            final_obs = np.zeros_like(final)
-            final_obs[done] = final[done]
+            if self._fused is not None:
+                ended = self._fused.observe(new_state.take(done), bounds=self._bounds64).context
+                final_obs = np.zeros((self.num_envs, ended.shape[1]), dtype=np.float32)
+                final_obs[done] = ended
+            else:
+                final = np.clip(np.asarray(world.context(new_state), dtype=np.float32), self._low,
+                                self._high)
+                final_obs = np.zeros_like(final)
+                final_obs[done] = final[done]
             info["final_obs"] = final_obs
             info["_final_obs"] = done.copy()
-            fresh = world.new_sessions(int(done.sum()), self.np_random)
-            new_state = merge_sessions(new_state, done, fresh)
+            if self._fused is not None:
+                self._fused.reset_rows(new_state, np.flatnonzero(done), self.np_random)
+            else:
+                fresh = self.world.new_sessions(int(done.sum()), self.np_random)
+                new_state = merge_sessions(new_state, done, fresh)
             self._steps[done] = 0
+            stale = stale | done
         self._state = new_state
-        obs = self._observe()
+        obs = self._observe(stale)
         info.update(click=np.asarray(out.click), purchase=np.asarray(out.purchase),
                     revenue=np.asarray(out.revenue, dtype=np.float64), cross_sell=cross, up_sell=up,
                     checkout=checkout, abandon=abandon, step=step_count,
@@ -213,7 +250,24 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
         """Mean and standard deviation of fresh sessions' contexts, each shape (d,)."""
         return context_stats(self.world)
 
-    def _observe(self) -> ObsArray:
+    def _new_sessions(self, n: int, rng: np.random.Generator) -> Any:
+        if self._fused is not None:
+            return self._fused.new_sessions(n, rng)
+        return self.world.new_sessions(n, rng)
+
+    def _observe(self, stale: BoolArray) -> ObsArray:
+        """Observations of the sessions; ``stale`` (num_envs,) marks rows whose item values changed."""
+        if self._fused is not None:
+            seen = self._fused.observe(self._state, bounds=self._bounds64)
+            self._eligible = seen.eligible
+            self._required = seen.required
+            if self.diagnostics and stale.any():
+                # item values and eligibility change only with the anchor and the cart (a new
+                # session or a purchase): only those rows' best slates are recomputed
+                rows = np.flatnonzero(stale)
+                self._fused.item_values(self._state, self._values, rows)
+                self._fused.best_slates(seen, self._values, self._best_slate, self._best_reward, rows)
+            return seen.context.astype(np.float32)
         self._eligible = np.asarray(self.world.eligible(self._state), dtype=bool)
         if self._required_fn is not None:
             required = self._required_fn(self._state)

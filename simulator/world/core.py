@@ -19,7 +19,7 @@ item marginals, and the best slate puts the ``k`` items of largest
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,9 @@ from simulator.logs import Catalog
 from simulator.world.config import WorldConfig
 from simulator.world.errors import WorldError
 from simulator.world.params import WorldParams, synthetic_params
+
+if TYPE_CHECKING:
+    from simulator.world.fused import FusedWorld
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -132,6 +135,7 @@ class World:
             raise WorldError(f"`config.k` must be at most n_items - 1 = {params.n_items - 1}, "
                              f"found {config.k}.")
         self.params = params
+        self._fused: FusedWorld | None = None
         p = params
         self._log_price: FloatArray = np.log(p.price)
         self._median_log_price = float(np.median(self._log_price))
@@ -236,9 +240,7 @@ class World:
         t = p.taste_features
         if t:
             shopper[:, -t:] = rng.uniform(-1.0, 1.0, size=(n, t))
-        u = np.minimum(rng.random(n), np.nextafter(1.0, 0.0))
-        flat = np.searchsorted(self._anchor_cdf, profile + u, side="right")
-        anchor = np.minimum(flat - profile * self.n_items, self.n_items - 1).astype(np.int64)
+        anchor = self.draw_anchors(profile, np.minimum(rng.random(n), np.nextafter(1.0, 0.0)))
         return SessionState(
             profile=profile,
             segment=p.profile_segment[profile],
@@ -251,6 +253,27 @@ class World:
             step=np.zeros(n, dtype=np.int64),
             alive=np.ones(n, dtype=bool),
         )
+
+    def draw_anchors(self, profile: IntArray, u: FloatArray) -> IntArray:
+        """First anchors (n,) of ``profile`` (n,) shoppers: :meth:`anchor_probs` inverted at ``u``."""
+        flat = np.searchsorted(self._anchor_cdf, profile + u, side="right")
+        out: IntArray = np.minimum(flat - profile * self.n_items, self.n_items - 1).astype(np.int64)
+        return out
+
+    @property
+    def anchor_cdf(self) -> FloatArray:
+        """Shape (P * n_items,): row ``p`` of the first-anchor CDFs plus ``p``, flattened (read-only)."""
+        view = self._anchor_cdf.view()
+        view.flags.writeable = False
+        return view
+
+    def fused(self) -> FusedWorld:
+        """This world's session dynamics as compiled kernels (what the session environments step)."""
+        if self._fused is None:
+            from simulator.world.fused import FusedWorld
+
+            self._fused = FusedWorld(self)
+        return self._fused
 
     def context(self, state: SessionState) -> FloatArray:
         """Shape (n, dim_context): the shoppers and their sessions as numbers.

@@ -78,7 +78,7 @@ def test_info_matches_world_truth(world: World) -> None:
     env = SessionEnv(world)
     _, info = env.reset(seed=1)
     for _ in range(30):
-        state = env._state  # the session before the step, to ask the world independently
+        state = env._state.take(np.arange(1))  # a copy of the session before the step (the env steps in place)
         slate = np.flatnonzero(info["action_mask"])[[0, 5, 9]]
         _, reward, terminated, truncated, info = env.step(slate)
         assert info["expected_reward"] == pytest.approx(float(world.expected_reward(state, slate[None])[0]))
@@ -189,3 +189,69 @@ def test_sampled_actions_follow_the_rules(config: WorldConfig) -> None:
         if terminated or truncated:
             env.reset()
     sb3_check_env(env, warn=True)
+
+
+class PlainWorld:
+    """The same world without its compiled dynamics: the environments fall back to the numpy calls."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "fused":
+            raise AttributeError(name)
+        return getattr(self._world, name)
+
+
+@pytest.mark.parametrize("config", [WorldConfig(), WorldConfig(reward_type="click", require_cross_sell=True,
+                                                               candidates_only=True)])
+def test_compiled_and_numpy_paths_give_the_same_episodes(config: WorldConfig) -> None:
+    world = World(config, seed=2)
+    fast, plain = SessionEnv(world), SessionEnv(PlainWorld(world))
+    assert fast._fused is not None and plain._fused is None
+    for seed in range(3):
+        (obs_a, info_a), (obs_b, info_b) = fast.reset(seed=seed), plain.reset(seed=seed)
+        done = False
+        while not done:
+            assert np.array_equal(obs_a, obs_b) and np.array_equal(info_a["action_mask"], info_b["action_mask"])
+            action = fast.action_space.sample()
+            obs_a, r_a, te_a, tr_a, info_a = fast.step(action)
+            obs_b, r_b, te_b, tr_b, info_b = plain.step(action)
+            assert (r_a, te_a, tr_a) == (r_b, te_b, tr_b)
+            for key in ("click", "purchase", "revenue", "cross_sell", "up_sell", "best_slate"):
+                assert np.array_equal(info_a[key], info_b[key]), key
+            for key in ("expected_reward", "best_reward", "regret"):
+                assert info_a[key] == pytest.approx(info_b[key], rel=1e-12, abs=1e-12), key
+            done = te_a or tr_a
+
+
+def test_compiled_and_numpy_batches_agree() -> None:
+    world = World(WorldConfig(require_cross_sell=True), seed=4)
+    fast, plain = BatchSessionEnv(64, world), BatchSessionEnv(64, PlainWorld(world))
+    (obs_a, info_a), (obs_b, info_b) = fast.reset(seed=3), plain.reset(seed=3)
+    scores = np.random.default_rng(0).random((64, world.n_items))
+    for t in range(40):
+        assert np.array_equal(obs_a, obs_b)
+        assert np.array_equal(info_a["action_mask"], info_b["action_mask"])
+        assert np.array_equal(info_a["required_mask"], info_b["required_mask"])
+        eligible = info_a["action_mask"] & ~info_a["required_mask"]
+        actions = top_k(scores, world.k, eligible)
+        # one required item per slate, in the last slot
+        actions[:, -1] = top_k(scores, 1, info_a["required_mask"])[:, 0]
+        if t == 20:
+            reset = np.zeros(64, dtype=bool)
+            reset[::5] = True
+            (obs_a, info_a), (obs_b, info_b) = (fast.reset(options={"reset_mask": reset}),
+                                                plain.reset(options={"reset_mask": reset}))
+            continue
+        obs_a, r_a, te_a, tr_a, info_a = fast.step(actions)
+        obs_b, r_b, te_b, tr_b, info_b = plain.step(actions)
+        assert np.array_equal(r_a, r_b) and np.array_equal(te_a, te_b) and np.array_equal(tr_a, tr_b)
+        for key in ("click", "purchase", "cross_sell", "up_sell", "best_slate", "step"):
+            assert np.array_equal(info_a[key], info_b[key]), key
+        np.testing.assert_allclose(info_a["expected_reward"], info_b["expected_reward"], rtol=1e-12)
+        np.testing.assert_allclose(info_a["best_reward"], info_b["best_reward"], rtol=1e-12)
+        assert ("final_obs" in info_a) == ("final_obs" in info_b)
+        if "final_obs" in info_a:
+            assert np.array_equal(info_a["final_obs"], info_b["final_obs"])
+            assert np.array_equal(info_a["_final_obs"], info_b["_final_obs"])
