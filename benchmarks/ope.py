@@ -71,7 +71,7 @@ def main() -> None:
     pred = cross_fit(model, data, 2, 0)
     out["reward_model_fit_seconds"] = round(time.perf_counter() - t0, 3)
 
-    goals = {}
+    goals: dict[str, dict[str, object]] = {}
     for name in ("ips", "snips", "dr"):
         ctx = Context(data, pred, None, 0)  # model None: the point estimate alone, no influence terms
         secs = best_of(lambda ctx=ctx, name=name: ESTIMATORS[name].fn(ctx).terms.value())

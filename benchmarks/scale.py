@@ -100,7 +100,8 @@ def child(mode: str, folder: Path, parts: int, fit_rows: int, n_boot: int) -> di
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {"mode": mode, "partitions": parts, "error": proc.stderr.strip().splitlines()[-1:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:

@@ -3,16 +3,20 @@
 Run: python benchmarks/serve_load.py [--seconds S] [--concurrency C] [--workers W] [--threads T]
 (prints one JSON document)
 
-Both servers run the same way (gunicorn, gthread workers, keep-alive, 127.0.0.1
-only) one after the other in the same run; the load generator is the same for
-both: ``--concurrency`` keep-alive connections over raw sockets, spread over two
-client processes, each request timed on the client. It uses ``wrk`` instead when
-``--wrk`` is given and wrk is on the PATH (throughput only there; latency
-percentiles come from wrk's own report). Loops are bounded by time and by a
-request cap.
+Three servers run the same way (gunicorn, gthread workers, keep-alive, 127.0.0.1
+only): ``slatewise serve`` as shipped (``slates``: POST /v1/slates answered by
+``SlatesFastPath`` in front of Flask), the same service with ``fast_path = false``
+(``slates_flask_route``: through the Flask route), and a bare Flask JSON endpoint
+(``bare_flask``). They are loaded in rotating rounds in the same run (medians
+reported); the load generator is the same for all: ``wrk`` with
+``--concurrency`` keep-alive connections when wrk is on the PATH (latency
+percentiles from wrk's own report), else (or with ``--python-client``) raw
+sockets spread over two client processes, each request timed on the client. All
+are warmed up first with as many connections as the rounds use. Loops are
+bounded by time and by a request cap.
 
-Goals on a 2-core machine: >= 2,000 requests/s, p99 < 25 ms, and >= 70% of the
-bare endpoint's throughput (the load generator shares the two cores).
+Goals on a 2-core machine (checked on ``slates``): >= 2,000 requests/s, p99 < 25 ms,
+and >= 70% of the bare endpoint's throughput (the load generator shares the two cores).
 """
 
 from __future__ import annotations
@@ -258,11 +262,11 @@ def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="load per round and server")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (medians reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (medians reported)")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="per server (slatewise serve's default)")
+    parser.add_argument("--threads", type=int, default=4, help="per worker (slatewise serve's default)")
     parser.add_argument("--synchronous", default="NORMAL", choices=["NORMAL", "FULL"])
     parser.add_argument("--dim-context", type=int, default=22, help="context width (the default world's)")
     parser.add_argument("--python-client", action="store_true",
@@ -284,29 +288,41 @@ def main() -> None:
         env = {"SLATEWISE_DB_PATH": str(work / "serving.db"), "SLATEWISE_MODEL_DIR": str(work / "models"),
                "SLATEWISE_N_ITEMS": "80", "SLATEWISE_K": "3", "SLATEWISE_DIM_CONTEXT": str(d),
                "SLATEWISE_SYNCHRONOUS": args.synchronous}
-        serve_cmd = [sys.executable, "-m", "experiments", "serve", "--host", "127.0.0.1", "--port",
-                     str(slates_port), "--workers", str(args.workers), "--threads", str(args.threads)]
-        bare = start(bare_cmd, {}, bare_port, work / "bare.log")
-        slates = None
-        rounds: dict[str, list[dict[str, Any]]] = {"bare_flask": [], "slates": []}
+        # the same service with POST /v1/slates sent through the Flask route (fast_path = false),
+        # on its own store, so the cost of Flask's per-request machinery is measured beside it
+        flask_env = {**env, "SLATEWISE_FAST_PATH": "0", "SLATEWISE_DB_PATH": str(work / "flask_route.db"),
+                     "SLATEWISE_MODEL_DIR": str(work / "flask_route_models")}
+        ports = {"bare_flask": bare_port, "slates": slates_port, "slates_flask_route": free_port()}
+
+        def serve_cmd(port: int) -> list[str]:
+            return [sys.executable, "-m", "experiments", "serve", "--host", "127.0.0.1", "--port", str(port),
+                    "--workers", str(args.workers), "--threads", str(args.threads)]
+
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in ports}
         try:
-            slates = start(serve_cmd, env, slates_port, work / "serve.log")
-            if use_wrk:  # warm both up once (imports, caches, first connections)
-                for port in (bare_port, slates_port):
-                    subprocess.run(["wrk", "-t1", "-c4", f"-d{args.warmup:g}s", "-s",
+            procs["bare_flask"] = start(bare_cmd, {}, bare_port, work / "bare.log")
+            procs["slates"] = start(serve_cmd(slates_port), env, slates_port, work / "serve.log")
+            procs["slates_flask_route"] = start(serve_cmd(ports["slates_flask_route"]), flask_env,
+                                                ports["slates_flask_route"], work / "flask_route.log")
+            if use_wrk:  # warm all up once (imports, compiled kernels, caches) with as many
+                # connections as the rounds use, so every worker has answered before timing starts
+                for port in ports.values():
+                    subprocess.run(["wrk", "-t2", f"-c{args.concurrency}", f"-d{args.warmup:g}s", "-s",
                                     str(_wrk_script(work, d)), f"http://127.0.0.1:{port}/v1/slates"],
                                    capture_output=True, timeout=60, check=False)
-            for _ in range(args.rounds):  # alternate, so both see the same machine load
-                rounds["bare_flask"].append(run_round("bare_flask", bare_port, bare, args, d, work, use_wrk))
-                rounds["slates"].append(run_round("slates", slates_port, slates, args, d, work, use_wrk))
+            order = list(ports)
+            for i in range(args.rounds):  # rotate the order, so all see the same machine load
+                for name in order[i % 3:] + order[:i % 3]:
+                    rounds[name].append(run_round(name, ports[name], procs[name], args, d, work, use_wrk))
         finally:
-            stop(bare)
-            if slates is not None:
-                stop(slates)
+            for proc in procs.values():
+                stop(proc)
         with sqlite3.connect(work / "serving.db") as conn:
             stored = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
     s, b = median_of(rounds["slates"]), median_of(rounds["bare_flask"])
+    f = median_of(rounds["slates_flask_route"])
     ratio = s["requests_per_s"] / b["requests_per_s"]
     print(json.dumps({
         "benchmark": "serve_load",
@@ -318,6 +334,8 @@ def main() -> None:
                   "load_generator": "wrk" if use_wrk else "python raw sockets (2 processes)"},
         "slates": s,
         "bare_flask": b,
+        "slates_flask_route": f,
+        "flask_route_ratio_vs_bare": f["requests_per_s"] / b["requests_per_s"],
         "decisions_stored": stored,
         "store_integrity": integrity,
         "throughput_ratio_vs_bare": ratio,

@@ -10,6 +10,7 @@ from flask import Flask
 from serving.blueprints.experiments import bp as experiments_bp
 from serving.blueprints.ops import bp as ops_bp
 from serving.blueprints.rewards import bp as rewards_bp
+from serving.blueprints.slates import SlatesFastPath
 from serving.blueprints.slates import bp as slates_bp
 from serving.config import ServingConfig, load_config
 from serving.service import Service
@@ -26,6 +27,9 @@ def create_app(config: ServingConfig | None = None, *, clock: Callable[[], float
 
     Returns:
         The Flask app, with the learner thread started when ``config.learner`` is true.
+        With ``config.fast_path`` (default), ``POST /v1/slates`` is answered by
+        :class:`serving.blueprints.slates.SlatesFastPath` in front of the app's WSGI
+        callable (the Flask route answers what it passes on).
     """
     cfg = load_config() if config is None else config
     app = Flask("serving")
@@ -35,6 +39,8 @@ def create_app(config: ServingConfig | None = None, *, clock: Callable[[], float
     app.register_blueprint(rewards_bp)
     app.register_blueprint(experiments_bp)
     app.register_blueprint(ops_bp)
+    if cfg.fast_path:  # POST /v1/slates, the hot route, answered in front of Flask's request machinery
+        app.wsgi_app = SlatesFastPath(app.wsgi_app, svc)  # type: ignore[method-assign]
     if cfg.learner:
         svc.learner.start()
     return app

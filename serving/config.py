@@ -133,6 +133,9 @@ class ServingConfig:
         learn_interval_s: seconds between learner passes.
         reload_interval_s: how often a worker checks for a new policy version.
         learner: whether this service runs the learner (one process wins the lock).
+        fast_path: answer ``POST /v1/slates`` in ``SlatesFastPath`` in front of Flask's
+            per-request machinery (same answers, errors and metrics); false sends it
+            through the Flask route like every other request.
         experiments: the experiments; the first one serves slates by default.
     """
 
@@ -151,6 +154,7 @@ class ServingConfig:
     learn_interval_s: float = 2.0
     reload_interval_s: float = 0.5
     learner: bool = True
+    fast_path: bool = True
     experiments: tuple[ExperimentConfig, ...] = field(default_factory=_default_experiments)
 
     def __post_init__(self) -> None:
@@ -169,6 +173,7 @@ _SCALAR_TYPES: dict[str, type] = {
     "max_body_bytes": int, "max_abs_context": float, "synchronous": str, "world_seed": int,
     "n_items": int, "k": int,
     "dim_context": int, "learn_interval_s": float, "reload_interval_s": float, "learner": bool,
+    "fast_path": bool,
 }
 
 

@@ -2,11 +2,15 @@
 
 Every write is committed before the call returns, so a decision is in the
 database before its answer leaves; concurrent decisions of one process share a
-transaction (group commit). Writers queue on a
-thread lock and an ``flock`` on ``<db>.writelock`` rather than on SQLite's
-busy handler, which sleeps at least a millisecond per collision. Every write of
-a process goes through one connection (under the thread lock), so its page
-cache stays warm between commits; reads use one connection per thread. Request
+transaction (group commit). A decision INSERT is ordered against other
+processes by SQLite's own write lock alone, which is held only inside the
+statement (no Python, so no wait for the GIL, runs under it); a statement that
+finds another process writing fails at once, having written nothing, and is
+retried after a pause of 50 us to 1 ms (:data:`BUSY_PAUSES_S`) rather than
+through SQLite's busy handler, which sleeps 1, 2, 5 ... ms. The other writes
+(rewards, traffic, meta) take turns on a thread lock and an ``flock`` on
+``<db>.writelock``, through one connection per process; reads use one
+connection per thread. Request
 connections checkpoint the WAL only when it passes :data:`AUTOCHECKPOINT_PAGES`;
 the background thread of :mod:`serving.learner` runs a passive checkpoint
 every :data:`serving.learner.CHECKPOINT_INTERVAL_S` seconds instead, so the
@@ -34,6 +38,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,10 +53,19 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 AUTOCHECKPOINT_PAGES = 20_000
+# A decision INSERT that finds another process writing retries after these pauses (the
+# last one repeating) for up to BUSY_TIMEOUT_S, instead of SQLite's busy handler, which
+# sleeps 1, 2, 5, 10 ... ms.
+BUSY_PAUSES_S = (50e-6, 100e-6, 200e-6, 400e-6, 800e-6, 1e-3)
+BUSY_TIMEOUT_S = 30.0
 
+# ``decisions.event_id`` is a plain rowid alias (stores created before held AUTOINCREMENT,
+# which rewrites the ``sqlite_sequence`` page in every commit): decisions are never
+# deleted, so a new row's id, one more than the largest, still only grows and is never
+# handed out twice; only a rolled-back insert, never answered, leaves its id to the next.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
-    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
     user_id TEXT NOT NULL,
     experiment TEXT NOT NULL,
@@ -156,6 +170,7 @@ _INSERT_DECISION = (
     "INSERT INTO decisions (ts, user_id, experiment, arm, policy, policy_version, traffic_version, k, "
     "context, slate, pscore, pscore_item, anchor) VALUES ")
 _DECISION_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_ONE = _INSERT_DECISION + _DECISION_ROW  # one decision: its id is the cursor's lastrowid
 
 
 @lru_cache(maxsize=64)
@@ -224,18 +239,20 @@ class Store:
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._committing = False
+        self._decision_lock = threading.Lock()  # held by the committer (uncontended) and close()
+        self._decisions: sqlite3.Connection | None = None  # used only under _decision_lock
         self._lock_fd = os.open(self.path + ".writelock", os.O_RDWR | os.O_CREAT, 0o644)
         with self._writing() as conn:
             conn.executescript(SCHEMA)
 
     # ------------------------------------------------------------------ connections
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, busy_timeout_ms: int = 30_000) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -286,6 +303,10 @@ class Store:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+        with self._decision_lock:
+            if self._decisions is not None:
+                self._decisions.close()
+                self._decisions = None
 
     def __del__(self) -> None:
         fd = getattr(self, "_lock_fd", None)
@@ -299,54 +320,92 @@ class Store:
         """Store one decision; returns its ``event_id`` once the decision is committed.
 
         Group commit: a thread that finds no commit under way becomes the committer and
-        stores every decision queued so far in one multi-row INSERT (one statement, one
-        transaction); threads arriving meanwhile queue and sleep on their own lock. The
-        committer wakes exactly the threads whose decisions it stored, then hands the
-        turn to the oldest queued thread, which commits the next batch. Nobody returns
-        before its own decision is committed, and a failed statement fails every
-        decision in it (none is answered).
+        stores its decision at once; threads arriving while a commit is under way queue
+        and sleep on their own lock. The committer then hands the turn to the oldest
+        queued thread, which stores the whole queue in one multi-row INSERT (one
+        statement, one transaction) and wakes exactly the threads whose decisions it
+        stored, and so on. Nobody returns before its own decision is committed, and a
+        failed statement fails every decision in it (none is answered).
         """
-        waiter = _Pending((ts, user_id, experiment, arm, policy, policy_version, traffic_version,
-                           int(slate.shape[0]), np.ascontiguousarray(context, dtype="<f8").tobytes(),
-                           np.ascontiguousarray(slate, dtype="<i8").tobytes(), float(pscore),
-                           np.ascontiguousarray(pscore_item, dtype="<f8").tobytes(), anchor))
+        params = (ts, user_id, experiment, arm, policy, policy_version, traffic_version,
+                  int(slate.shape[0]), np.ascontiguousarray(context, dtype="<f8").tobytes(),
+                  np.ascontiguousarray(slate, dtype="<i8").tobytes(), float(pscore),
+                  np.ascontiguousarray(pscore_item, dtype="<f8").tobytes(), anchor)
+        waiter = None
         with self._queue_lock:
-            self._queue.append(waiter)
-            lead = not self._committing
-            self._committing = True
-        if not lead:
-            waiter.wake.acquire()  # sleeps (without the GIL) until stored or handed the turn
-            if not waiter.lead:
-                return waiter.result()
+            if self._committing:
+                waiter = _Pending(params)
+                self._queue.append(waiter)
+            else:
+                self._committing = True
+        if waiter is None:  # the uncontended case: no lock to make, one row, no hand-off
+            try:
+                return self._insert([params])[0]
+            finally:
+                self._pass_turn([])
+        waiter.wake.acquire()  # sleeps (without the GIL) until stored or handed the turn
+        if not waiter.lead:
+            return waiter.result()
         with self._queue_lock:
             batch, self._queue = self._queue, []
         try:
-            self._commit(batch)
-        finally:
-            with self._queue_lock:
-                successor = self._queue[0] if self._queue else None
-                if successor is None:
-                    self._committing = False
-                else:
-                    successor.lead = True
-            for item in batch:
-                item.wake.release()
-            if successor is not None:
-                successor.wake.release()
-        return waiter.result()
-
-    def _commit(self, batch: list[_Pending]) -> None:
-        """INSERT ``batch`` in one statement; sets each item's ``event_id``, or ``error`` on all."""
-        try:
-            params = batch[0].params if len(batch) == 1 else [p for item in batch for p in item.params]
-            with self._writing() as conn:  # one statement: one transaction, one trip out of the GIL
-                ids = conn.execute(_insert_sql(len(batch)), params).fetchall()
-            # AUTOINCREMENT numbers the rows of one statement in VALUES order
-            for item, (event_id,) in zip(batch, sorted(ids), strict=True):
+            ids = self._insert([item.params for item in batch])
+            for item, event_id in zip(batch, ids, strict=True):
                 item.event_id = event_id
         except BaseException as err:
             for item in batch:
                 item.error = err
+        finally:
+            self._pass_turn(batch)
+        return waiter.result()
+
+    def _pass_turn(self, batch: list[_Pending]) -> None:
+        """After a commit: make the oldest queued thread the next committer, wake ``batch``."""
+        with self._queue_lock:
+            successor = self._queue[0] if self._queue else None
+            if successor is None:
+                self._committing = False
+            else:
+                successor.lead = True
+        for item in batch:
+            item.wake.release()
+        if successor is not None:
+            successor.wake.release()
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        """INSERT decisions in one statement (one transaction); their ids, in order.
+
+        Only the committer of the moment calls this, so its connection needs no write
+        turn of its own: SQLite's write lock, taken and released inside the statement,
+        is all that orders it against other processes. The lock is held only while
+        SQLite works (no Python runs, so no wait for the GIL, under it); when another
+        process holds it the statement fails at once with SQLITE_BUSY, having written
+        nothing, and is retried after a short pause (:data:`BUSY_PAUSES_S`).
+        """
+        with self._decision_lock:
+            conn = self._decisions
+            if conn is None:
+                conn = self._decisions = self._connect(busy_timeout_ms=0)
+            pauses = iter(BUSY_PAUSES_S)
+            deadline = 0.0
+            while True:
+                try:
+                    if len(rows) == 1:
+                        event_id = conn.execute(_INSERT_ONE, rows[0]).lastrowid
+                        if event_id is None:  # pragma: no cover - sqlite sets it after an INSERT
+                            raise RuntimeError("SQLite returned no rowid for the decision")
+                        return [event_id]
+                    got = conn.execute(_insert_sql(len(rows)), [p for row in rows for p in row]).fetchall()
+                    return sorted(r[0] for r in got)  # the rows of a statement are numbered in order
+                except sqlite3.OperationalError as err:
+                    if getattr(err, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                        raise
+                    now = time.monotonic()
+                    if not deadline:
+                        deadline = now + BUSY_TIMEOUT_S
+                    elif now > deadline:
+                        raise
+                    time.sleep(next(pauses, BUSY_PAUSES_S[-1]))
 
     def decision(self, event_id: int) -> Decision | None:
         """The decision ``event_id``, or None."""

@@ -112,6 +112,24 @@ def _number_list(field: str, value: Any, length: int) -> npt.NDArray[np.float64]
     return np.array([_float(f"{field}[{i}]", v) for i, v in enumerate(value)], dtype=np.float64)
 
 
+_PLAIN_NUMBERS = frozenset({float, int})
+
+
+def _plain_context(value: Any, d: int, limit: float) -> npt.NDArray[np.float64] | None:
+    """``value`` as an array when it is ``d`` numbers (not bools), finite and within ``±limit``.
+
+    None otherwise: the caller's checks then name what is wrong.
+    """
+    if type(value) is not list or len(value) != d or not _PLAIN_NUMBERS.issuperset(map(type, value)):
+        return None
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except OverflowError:  # an integer beyond the float range
+        return None
+    top = float(np.abs(arr).max()) if d else 0.0
+    return arr if top <= limit and top < math.inf else None  # NaN fails both comparisons
+
+
 def _items(field: str, value: Any, shape: ServedShape) -> list[int]:
     if not isinstance(value, list):
         raise InvalidField(field, "a list of item ids", _short(value))
@@ -127,6 +145,31 @@ def _items(field: str, value: Any, shape: ServedShape) -> list[int]:
                                "GET the catalog from your shop's item list; unknown items cannot be shown.")
         out.append(index)
     return out
+
+
+def _checked_context(raw: Any, shape: ServedShape, limit: float) -> npt.NDArray[np.float64]:
+    """A context given as a list or (with ``context_names``) an object, every problem named."""
+    d = shape.dim_context
+    if isinstance(raw, dict):
+        if not shape.context_names:
+            raise InvalidField("context", f"a list of {d} numbers (this service has no feature names)",
+                               "an object")
+        names = set(shape.context_names)
+        missing = sorted(names - set(raw))
+        extra = sorted(set(raw) - names)
+        if missing or extra:
+            raise InvalidField("context", f"the features {list(shape.context_names)}",
+                               f"missing {missing}, unknown {extra}")
+        context = np.array([_float(f"context.{n}", raw[n]) for n in shape.context_names])
+    else:
+        context = _number_list("context", raw, d)
+    too_big = np.abs(context) > limit
+    if too_big.any():
+        i = int(np.flatnonzero(too_big)[0])
+        name = f"context.{shape.context_names[i]}" if isinstance(raw, dict) else f"context[{i}]"
+        raise InvalidField(name, f"a number within ±{limit:g} (serving.max_abs_context)",
+                           repr(float(context[i])), "Scale or clip the feature.")
+    return context
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,26 +217,9 @@ def parse_slate_request(body: dict[str, Any], shape: ServedShape,
                            + (f" or an object with keys {list(shape.context_names)}"
                               if shape.context_names else ""), "nothing")
     raw = body["context"]
-    d = shape.dim_context
-    if isinstance(raw, dict):
-        if not shape.context_names:
-            raise InvalidField("context", f"a list of {d} numbers (this service has no feature names)",
-                               "an object")
-        names = set(shape.context_names)
-        missing = sorted(names - set(raw))
-        extra = sorted(set(raw) - names)
-        if missing or extra:
-            raise InvalidField("context", f"the features {list(shape.context_names)}",
-                               f"missing {missing}, unknown {extra}")
-        context = np.array([_float(f"context.{n}", raw[n]) for n in shape.context_names])
-    else:
-        context = _number_list("context", raw, d)
-    too_big = np.abs(context) > max_abs_context
-    if too_big.any():
-        i = int(np.flatnonzero(too_big)[0])
-        name = f"context.{shape.context_names[i]}" if isinstance(raw, dict) else f"context[{i}]"
-        raise InvalidField(name, f"a number within ±{max_abs_context:g} (serving.max_abs_context)",
-                           repr(float(context[i])), "Scale or clip the feature.")
+    context = _plain_context(raw, shape.dim_context, max_abs_context)
+    if context is None:  # not the common case (d plain numbers within the limit): check and name
+        context = _checked_context(raw, shape, max_abs_context)
     k = _int("k", body["k"], 1, shape.k) if body.get("k") is not None else shape.k
     eligible = None
     if body.get("candidates") is not None:

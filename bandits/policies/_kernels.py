@@ -56,6 +56,31 @@ def ucb_scores(theta: np.ndarray, a_inv: np.ndarray, x: np.ndarray, alpha: float
         out[i] = mean + alpha * math.sqrt(max(q, 0.0))
 
 
+@njit(cache=True)
+def top_k_one(scores: np.ndarray, k: int, order: np.ndarray, out: np.ndarray) -> None:
+    """The k best items of one row of ``scores`` (n,) into ``out`` (k,) in slot order.
+
+    What :func:`bandits.slates.topk_slates` returns for one unmasked row: stage ``s``
+    takes the best item not yet taken (ties and NaN as ``np.argmax``: the lower index;
+    ``-inf`` scores rank just above nothing) and goes to slot ``order[s]``. Needs
+    ``k <= n``.
+    """
+    n = scores.shape[0]
+    lowest = -1.7976931348623157e308  # -inf scores rank as the lowest finite number
+    taken = np.zeros(n, dtype=np.bool_)
+    for stage in range(k):
+        best = -1
+        best_v = 0.0
+        for i in range(n):
+            if taken[i]:
+                continue
+            v = max(scores[i], lowest) if not math.isnan(scores[i]) else scores[i]
+            if best < 0 or v > best_v or (math.isnan(v) and not math.isnan(best_v)):
+                best, best_v = i, v
+        taken[best] = True
+        out[order[stage]] = best
+
+
 @njit(cache=True, fastmath=_FAST)
 def rank_one(a: np.ndarray, a_inv: np.ndarray, b: np.ndarray, theta: np.ndarray, tri: np.ndarray,
              tri_row: np.ndarray, tri_col: np.ndarray, tri_weight: np.ndarray, item: int,

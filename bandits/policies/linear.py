@@ -18,7 +18,6 @@ from bandits.policies import _kernels
 from bandits.policies.base import ScorePolicy, check_number, slot_weights
 from bandits.policies.ridge import RidgeArms
 from bandits.policy import Feedback, FloatArray, PolicyError, SlateDecision, register_policy
-from bandits.slates import topk_slates
 
 
 def check_dim_context(dim_context: int, policy: str) -> None:
@@ -99,10 +98,8 @@ class LinUCB(_RidgePolicy):
         if not _kernels.all_finite(x):
             raise PolicyError("`context` holds NaN or infinite values.")
         scores = self._ridge.ucb_one(x, self.alpha)
-        if self.k == 1:
-            slate = np.array([[scores.argmax()]], dtype=np.int64)
-        else:
-            slate = topk_slates(scores[None, :], self.k, None, None, self._order)
+        slate = np.empty((1, self.k), dtype=np.int64)
+        _kernels.top_k_one(scores, self.k, self._order, slate[0])
         return SlateDecision(slate, np.ones(1), np.ones((1, self.k)))
 
     def update_one(self, context: Any, slate: Any, reward: Any) -> None:

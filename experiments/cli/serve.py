@@ -25,8 +25,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes (one of them runs the learner).")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="Threads per worker.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per worker (requests one worker works on at once).")
 def serve_cmd(config_path: Path | None, host: str, port: int, workers: int, threads: int) -> None:
     """Serve slates over HTTP under gunicorn (Ctrl-C stops it)."""
     from gunicorn.app.base import BaseApplication

@@ -1,21 +1,41 @@
-"""``POST /v1/slates``: choose a slate, store the decision, then answer."""
+"""``POST /v1/slates``: choose a slate, store the decision, then answer.
+
+The work is :func:`decide` (body bytes in, answer bytes out). Flask serves it at
+``POST /v1/slates`` like every other route; :class:`SlatesFastPath`, installed in
+front of the Flask app by :func:`serving.app.create_app`, answers the common case
+(a ``POST`` to exactly ``/v1/slates`` with a ``Content-Length``) itself, with the
+same answer, the same JSON errors and the same metrics, without building Flask's
+request context, URL adapter and response object for every slate. Everything
+else (other routes and methods, chunked bodies) goes to Flask unchanged.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flask import Blueprint, Response
+from werkzeug.http import HTTP_STATUS_CODES
 
 from bandits import PolicyError
 from serving.assignment import assign
-from serving.blueprints.body import json_body
-from serving.errors import InvalidField
+from serving.blueprints.body import body_bytes, too_large
+from serving.errors import InvalidField, ServingError
 from serving.service import service
-from serving.validation import parse_slate_request
+from serving.validation import parse_json, parse_slate_request
+
+if TYPE_CHECKING:
+    from serving.service import Service
+
+logger = logging.getLogger(__name__)
 
 bp = Blueprint("slates", __name__)
+
+ENDPOINT = "/v1/slates"
 
 # What Flask's JSON provider writes for a dict (compact, ASCII, keys in order), without
 # building an encoder per answer.
@@ -35,12 +55,18 @@ def prefix_pscore(pscore: float, pscore_item: np.ndarray[Any, Any], k: int, k_fu
     return float(pscore)
 
 
-@bp.post("/v1/slates")
-def choose_slate() -> Response:
-    """Choose a slate for one shopper; the decision is committed before the answer."""
-    svc = service()
+def decide(svc: Service, data: bytes) -> bytes:
+    """Choose a slate for the request body ``data``, commit the decision, return the answer.
+
+    Returns:
+        The JSON answer (bytes, newline-terminated), written only after the decision is
+        committed to the store.
+
+    Raises:
+        ServingError: the body is not a valid slate request (nothing is stored).
+    """
     shape = svc.shape
-    req = parse_slate_request(json_body(svc.cfg.max_body_bytes), shape, svc.cfg.max_abs_context)
+    req = parse_slate_request(parse_json(data), shape, svc.cfg.max_abs_context)
     if req.experiment is None:
         exp = svc.cfg.experiments[0]
     else:
@@ -76,4 +102,64 @@ def choose_slate() -> Response:
     answer = {"event_id": event_id, "slate": [item_ids[i] for i in slate.tolist()], "propensity": pscore,
               "propensity_item": pscore_item.tolist(), "arm": arm.name, "policy": served.name,
               "policy_version": served.version, "experiment": exp.name}
-    return Response(_encode(answer) + "\n", mimetype="application/json")
+    return (_encode(answer) + "\n").encode()
+
+
+@bp.post(ENDPOINT)
+def choose_slate() -> Response:
+    """Choose a slate for one shopper; the decision is committed before the answer."""
+    svc = service()
+    return Response(decide(svc, body_bytes(svc.cfg.max_body_bytes)), mimetype="application/json")
+
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+# the status lines Werkzeug writes ("422 UNPROCESSABLE ENTITY")
+_STATUS = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
+_INTERNAL = (_encode({"error": {"code": "internal", "message": "internal error; see the server log.",
+                                "field": None}}) + "\n").encode()
+
+
+class SlatesFastPath:
+    """WSGI middleware answering ``POST /v1/slates`` with a ``Content-Length`` body itself.
+
+    The answer, the JSON errors (same status, body and error metrics as the Flask
+    error handlers) and the request metrics are those of the Flask route; only
+    Flask's per-request machinery is skipped. Any other request goes to ``app``.
+
+    Args:
+        app: the Flask app's WSGI callable.
+        svc: the service the Flask app is bound to.
+    """
+
+    def __init__(self, app: WSGIApp, svc: Service) -> None:
+        self.app = app
+        self.svc = svc
+        self.limit = svc.cfg.max_body_bytes
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Answer a plain ``POST /v1/slates`` here; hand anything else to the Flask app."""
+        length = environ.get("CONTENT_LENGTH", "")
+        if (environ.get("PATH_INFO") != ENDPOINT or environ.get("REQUEST_METHOD") != "POST"
+                or not (length.isascii() and length.isdigit()) or environ.get("HTTP_TRANSFER_ENCODING")):
+            return self.app(environ, start_response)
+        started = time.perf_counter()
+        svc = self.svc
+        try:
+            n = int(length)
+            if n > self.limit:
+                raise too_large(n, self.limit)
+            body = decide(svc, environ["wsgi.input"].read(n) if n else b"")
+            status = 200
+        except ServingError as err:
+            svc.metrics.error(ENDPOINT, err.code)
+            body, status = (_encode(err.to_json()) + "\n").encode(), err.status
+        except Exception:
+            logger.exception("unexpected error answering POST %s", ENDPOINT)
+            svc.metrics.error(ENDPOINT, "internal")
+            body, status = _INTERNAL, 500
+        start_response(_STATUS.get(status, f"{status} UNKNOWN"),
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        svc.metrics.observe(ENDPOINT, "POST", status, time.perf_counter() - started)
+        return [body]

@@ -146,3 +146,61 @@ def test_a_failed_batch_fails_only_its_own_decisions(tmp_path: Path) -> None:
             assert name not in stored  # answered with an error, so nothing is stored
     assert len(results) == 12
     assert decision(store, "after") == max(stored.values(), default=0) + 1  # the store still commits
+
+
+def test_a_decision_waits_for_another_process_writing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)  # stands for another process
+    other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock
+    got: list[int] = []
+    thread = threading.Thread(target=lambda: got.append(decision(store)))
+    thread.start()
+    thread.join(timeout=0.3)
+    assert thread.is_alive() and got == []  # retrying, not failed, not stored
+    other.execute("INSERT INTO meta VALUES ('k', '1')")
+    other.execute("COMMIT")
+    thread.join(timeout=10)
+    assert got == [1] and store.event_ids() == {1}
+    other.close()
+
+
+def test_a_decision_gives_up_after_the_busy_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import serving.store
+
+    monkeypatch.setattr(serving.store, "BUSY_TIMEOUT_S", 0.2)
+    store = Store(tmp_path / "s.db")
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        decision(store)
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.event_ids() == set()
+    assert decision(store) == 1  # the store keeps working
+
+
+def test_a_store_created_with_autoincrement_ids_keeps_counting(tmp_path: Path) -> None:
+    # stores written before event_id became a plain rowid alias declared it AUTOINCREMENT
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.executescript(serving_schema_with_autoincrement())
+        conn.execute("INSERT INTO decisions (event_id, ts, user_id, experiment, arm, policy, policy_version, "
+                     "traffic_version, k, context, slate, pscore, pscore_item) "
+                     "VALUES (41, 0, 'u', 'e', 'a', 'p', 0, 1, 2, x'', x'', 1, x'')")
+    store = Store(tmp_path / "s.db")
+    assert [decision(store) for _ in range(3)] == [42, 43, 44]
+    assert store.integrity_check() == "ok"
+
+
+def serving_schema_with_autoincrement() -> str:
+    from serving.store import SCHEMA
+
+    old = SCHEMA.replace("event_id INTEGER PRIMARY KEY,", "event_id INTEGER PRIMARY KEY AUTOINCREMENT,")
+    assert old != SCHEMA
+    return old
+
+
+def test_new_stores_number_decisions_from_one_without_gaps(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert [decision(store) for _ in range(5)] == [1, 2, 3, 4, 5]
+    store.close()
+    assert decision(Store(tmp_path / "s.db")) == 6  # a reopened store goes on from the largest id

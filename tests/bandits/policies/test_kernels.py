@@ -9,6 +9,7 @@ from bandits import Feedback
 from bandits.policies import _kernels
 from bandits.policies.linear import LinUCB
 from bandits.policies.ridge import RidgeArms
+from bandits.slates import topk_slates
 
 
 def test_rank_one_updates_give_the_exact_ridge_solution() -> None:
@@ -64,3 +65,30 @@ def test_one_event_api_plays_like_the_batch_api() -> None:
         one.update_one(x, s1[0], reward)
         batch.update(Feedback(x[None, :], s2, reward[None, :]))
     np.testing.assert_allclose(one._ridge.theta, batch._ridge.theta, rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 6])
+def test_top_k_one_is_topk_slates_on_one_row(k: int) -> None:
+    """Ties (to the lower index), -inf and NaN scores, and every slot order, as in numpy."""
+    rng = np.random.default_rng(3 + k)
+    for trial in range(300):
+        n = int(rng.integers(k, 12))
+        scores = rng.integers(0, 4, n).astype(float)  # many ties
+        scores[rng.random(n) < 0.2] = -np.inf
+        if trial % 5 == 0:
+            scores[rng.integers(0, n)] = np.nan
+        order = rng.permutation(k).astype(np.int64)
+        out = np.empty(k, dtype=np.int64)
+        _kernels.top_k_one(scores, k, order, out)
+        np.testing.assert_array_equal(out, topk_slates(scores[None, :], k, None, None, order)[0])
+        assert len(set(out.tolist())) == k
+
+
+def test_top_k_one_by_hand() -> None:
+    out = np.empty(3, dtype=np.int64)
+    # best 0.9 (item 2), then the tie 0.5 of items 1 and 3 (lower index first); slots 2, 0, 1
+    _kernels.top_k_one(np.array([0.1, 0.5, 0.9, 0.5, -np.inf]), 3, np.array([2, 0, 1]), out)
+    np.testing.assert_array_equal(out, [1, 3, 2])
+    # -inf items are still chosen, lowest index first, once nothing better is left
+    _kernels.top_k_one(np.array([-np.inf, 2.0, -np.inf]), 3, np.array([0, 1, 2]), out)
+    np.testing.assert_array_equal(out, [1, 0, 2])
