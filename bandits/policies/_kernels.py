@@ -34,25 +34,29 @@ def all_finite(x: np.ndarray) -> bool:
 
 
 @njit(cache=True, fastmath=_FAST)
-def ucb_scores(theta: np.ndarray, a_inv: np.ndarray, x: np.ndarray, alpha: float,
-               out: np.ndarray) -> None:
-    """``out[i] = x . theta_i + alpha * sqrt(max(x^T A_i^{-1} x, 0))`` for every item (alpha 0: the mean)."""
+def ucb_scores(theta: np.ndarray, tri: np.ndarray, tri_row: np.ndarray, tri_col: np.ndarray,
+               x: np.ndarray, alpha: float, out: np.ndarray) -> None:
+    """``out[i] = x . theta_i + alpha * sqrt(max(x^T A_i^{-1} x, 0))`` for every item (alpha 0: the mean).
+
+    The quadratic form is read from ``tri`` (the distinct terms of each symmetric
+    inverse, off-diagonal ones doubled): d (d + 1) / 2 products per item instead of d^2.
+    """
     n, d = theta.shape
-    xx = np.empty(d * d)
-    for r in range(d):
-        for c in range(d):
-            xx[r * d + c] = x[r] * x[c]
-    flat = a_inv.reshape(n, d * d)
+    m = tri_row.shape[0]
+    xx = np.empty(m)
+    for j in range(m):
+        xx[j] = x[tri_row[j]] * x[tri_col[j]]
     for i in range(n):
+        th, ti = theta[i], tri[i]  # row views: contiguous loops that LLVM vectorises
         mean = 0.0
         for r in range(d):
-            mean += theta[i, r] * x[r]
+            mean += th[r] * x[r]
         if alpha == 0.0:
             out[i] = mean
             continue
         q = 0.0
-        for j in range(d * d):
-            q += flat[i, j] * xx[j]
+        for j in range(m):
+            q += ti[j] * xx[j]
         out[i] = mean + alpha * math.sqrt(max(q, 0.0))
 
 

@@ -20,6 +20,14 @@ from bandits.policies.ridge import RidgeArms
 from bandits.policy import Feedback, FloatArray, PolicyError, SlateDecision, register_policy
 
 
+def _read_only(a: FloatArray) -> FloatArray:
+    a.flags.writeable = False
+    return a
+
+
+_ONE = _read_only(np.ones(1))
+
+
 def check_dim_context(dim_context: int, policy: str) -> None:
     """Contextual policies need a fixed context dimension."""
     if dim_context < 1:
@@ -84,6 +92,7 @@ class LinUCB(_RidgePolicy):
         super().__init__(n_items, k, dim_context, reg=reg, epsilon=0.0, examination=examination,
                          seed=seed)
         self.alpha = check_number("alpha", alpha, low=0.0)
+        self._ones_k = _read_only(np.ones((1, k)))
 
     def select_one(self, context: Any) -> SlateDecision:
         """One context (d,), no masks: the same slate as ``select``, with less overhead.
@@ -100,7 +109,8 @@ class LinUCB(_RidgePolicy):
         scores = self._ridge.ucb_one(x, self.alpha)
         slate = np.empty((1, self.k), dtype=np.int64)
         _kernels.top_k_one(scores, self.k, self._order, slate[0])
-        return SlateDecision(slate, np.ones(1), np.ones((1, self.k)))
+        # a deterministic slate: propensities 1, shared read-only arrays (no allocation per call)
+        return SlateDecision(slate, _ONE, self._ones_k)
 
     def update_one(self, context: Any, slate: Any, reward: Any) -> None:
         """Learn from one event (context (d,), slate (k,), reward (k,)) as ``update`` would."""

@@ -45,7 +45,8 @@ class RidgeArms:
         self._tri_weight = np.where(self._iu[0] == self._iu[1], 1.0, 2.0)
         self._tri_row = self._iu[0].astype(np.int64)
         self._tri_col = self._iu[1].astype(np.int64)
-        self._tri = self.A_inv[:, self._iu[0], self._iu[1]] * self._tri_weight
+        # C order: the one-context kernel reads one item's row at a time
+        self._tri = np.ascontiguousarray(self.A_inv[:, self._iu[0], self._iu[1]] * self._tri_weight)
 
     def update(self, items: IntArray, x: FloatArray, y: FloatArray) -> None:
         """Learn from observations: item (T,), features (T, d), target (T,)."""
@@ -87,7 +88,7 @@ class RidgeArms:
     def ucb_one(self, x: FloatArray, alpha: float) -> FloatArray:
         """``x . theta_i + alpha * sqrt(x^T A_i^{-1} x)`` (n_items,) for one context ``x`` (d,), float64."""
         out = np.empty(self.theta.shape[0])
-        _kernels.ucb_scores(self.theta, self.A_inv, x, alpha, out)
+        _kernels.ucb_scores(self.theta, self._tri, self._tri_row, self._tri_col, x, alpha, out)
         return out
 
     def mean(self, context: FloatArray) -> FloatArray:
@@ -132,4 +133,5 @@ class RidgeArms:
         self.A_inv = np.array(state["A_inv"], dtype=np.float64, order="C")
         self.b = np.array(state["b"], dtype=np.float64, order="C")
         self.theta = np.array(state["theta"], dtype=np.float64, order="C")
-        self._tri = self.A_inv[:, self._iu[0], self._iu[1]] * self._tri_weight
+        # C order: the one-context kernel reads one item's row at a time
+        self._tri = np.ascontiguousarray(self.A_inv[:, self._iu[0], self._iu[1]] * self._tri_weight)

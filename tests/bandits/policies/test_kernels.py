@@ -92,3 +92,13 @@ def test_top_k_one_by_hand() -> None:
     # -inf items are still chosen, lowest index first, once nothing better is left
     _kernels.top_k_one(np.array([-np.inf, 2.0, -np.inf]), 3, np.array([0, 1, 2]), out)
     np.testing.assert_array_equal(out, [1, 0, 2])
+
+
+def test_select_one_propensities_are_ones_that_cannot_be_overwritten() -> None:
+    policy = LinUCB(6, 3, 2, seed=0)
+    first = policy.select_one(np.array([0.5, -1.0]))
+    np.testing.assert_array_equal(first.pscore, [1.0])
+    np.testing.assert_array_equal(first.pscore_item, np.ones((1, 3)))
+    with pytest.raises(ValueError, match="read-only"):
+        first.pscore_item[0, 0] = 0.5  # shared between decisions: refused, not silently changed
+    assert policy.select_one(np.array([0.1, 0.2])).pscore_item[0, 0] == 1.0
