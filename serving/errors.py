@@ -31,6 +31,11 @@ class ServingError(SlatewiseError):
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}
 
 
+#: The body of an unexpected error (500); the details go to the server log only.
+INTERNAL_ERROR: dict[str, Any] = {
+    "error": {"code": "internal", "message": "internal error; see the server log.", "field": None}}
+
+
 class BadRequest(ServingError):
     """The body is not JSON, or not a JSON object (400)."""
 

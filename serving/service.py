@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from serving.catalog import ServedShape, resolve_shape
 from serving.config import ServingConfig
-from serving.errors import ConfigError, ServingError
+from serving.errors import INTERNAL_ERROR, ConfigError, ServingError
 from serving.learner import Learner
 from serving.metrics import Metrics
 from serving.models import ModelHub
@@ -112,5 +112,4 @@ def _http_error(err: HTTPException) -> tuple[Response, int]:
 def _unexpected_error(err: Exception) -> tuple[Response, int]:
     logger.exception("unexpected error answering %s %s", request.method, request.path)
     service().metrics.error(_endpoint(), "internal")
-    return jsonify({"error": {"code": "internal", "message": "internal error; see the server log.",
-                              "field": None}}), 500
+    return jsonify(INTERNAL_ERROR), 500

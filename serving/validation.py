@@ -52,10 +52,8 @@ def parse_json(data: bytes) -> dict[str, Any]:
 
 
 def _check_keys(body: dict[str, Any], allowed: frozenset[str]) -> None:
-    if allowed.issuperset(body):
-        return
-    unknown = sorted(set(body) - allowed)
-    if unknown:
+    if not allowed.issuperset(body):
+        unknown = sorted(set(body) - allowed)
         raise InvalidField(unknown[0], f"only the fields {sorted(allowed)}", f"unknown field {unknown[0]!r}",
                            "Remove it or check its spelling.")
 

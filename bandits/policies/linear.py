@@ -19,13 +19,8 @@ from bandits.policies.base import ScorePolicy, check_number, slot_weights
 from bandits.policies.ridge import RidgeArms
 from bandits.policy import Feedback, FloatArray, PolicyError, SlateDecision, register_policy
 
-
-def _read_only(a: FloatArray) -> FloatArray:
-    a.flags.writeable = False
-    return a
-
-
-_ONE = _read_only(np.ones(1))
+_ONE = np.ones(1)  # the propensity of a deterministic slate, shared read-only by select_one
+_ONE.flags.writeable = False
 
 
 def check_dim_context(dim_context: int, policy: str) -> None:
@@ -92,7 +87,8 @@ class LinUCB(_RidgePolicy):
         super().__init__(n_items, k, dim_context, reg=reg, epsilon=0.0, examination=examination,
                          seed=seed)
         self.alpha = check_number("alpha", alpha, low=0.0)
-        self._ones_k = _read_only(np.ones((1, k)))
+        self._ones_k = np.ones((1, k))
+        self._ones_k.flags.writeable = False
 
     def select_one(self, context: Any) -> SlateDecision:
         """One context (d,), no masks: the same slate as ``select``, with less overhead.

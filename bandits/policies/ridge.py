@@ -45,8 +45,15 @@ class RidgeArms:
         self._tri_weight = np.where(self._iu[0] == self._iu[1], 1.0, 2.0)
         self._tri_row = self._iu[0].astype(np.int64)
         self._tri_col = self._iu[1].astype(np.int64)
-        # C order: the one-context kernel reads one item's row at a time
-        self._tri = np.ascontiguousarray(self.A_inv[:, self._iu[0], self._iu[1]] * self._tri_weight)
+        self._tri = self._triangles(self.A_inv)
+
+    def _triangles(self, a_inv: FloatArray) -> FloatArray:
+        """The weighted upper triangles (m, d (d + 1) / 2) of inverses ``a_inv`` (m, d, d), C-ordered.
+
+        C order because the one-context kernel reads one item's row at a time (fancy
+        indexing alone gives Fortran order here).
+        """
+        return np.ascontiguousarray(a_inv[:, self._iu[0], self._iu[1]] * self._tri_weight)
 
     def update(self, items: IntArray, x: FloatArray, y: FloatArray) -> None:
         """Learn from observations: item (T,), features (T, d), target (T,)."""
@@ -74,7 +81,7 @@ class RidgeArms:
         self.A[touched] += sums
         self.b[touched] += np.add.reduceat(x * y[:, None], starts, axis=0)
         self.A_inv[touched] = np.linalg.inv(self.A[touched])
-        self._tri[touched] = self.A_inv[touched][:, self._iu[0], self._iu[1]] * self._tri_weight
+        self._tri[touched] = self._triangles(self.A_inv[touched])
         self.theta[touched] = np.einsum("ide,ie->id", self.A_inv[touched], self.b[touched])
 
     def update_one(self, item: int, x: FloatArray, y: float) -> None:
@@ -133,5 +140,4 @@ class RidgeArms:
         self.A_inv = np.array(state["A_inv"], dtype=np.float64, order="C")
         self.b = np.array(state["b"], dtype=np.float64, order="C")
         self.theta = np.array(state["theta"], dtype=np.float64, order="C")
-        # C order: the one-context kernel reads one item's row at a time
-        self._tri = np.ascontiguousarray(self.A_inv[:, self._iu[0], self._iu[1]] * self._tri_weight)
+        self._tri = self._triangles(self.A_inv)

@@ -23,8 +23,8 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from bandits import PolicyError
 from serving.assignment import assign
-from serving.blueprints.body import body_bytes, too_large
-from serving.errors import InvalidField, ServingError
+from serving.blueprints.body import body_bytes, declared_length, read_body
+from serving.errors import INTERNAL_ERROR, InvalidField, ServingError
 from serving.service import service
 from serving.validation import parse_json, parse_slate_request
 
@@ -117,8 +117,7 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 # the status lines Werkzeug writes ("422 UNPROCESSABLE ENTITY")
 _STATUS = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
-_INTERNAL = (_encode({"error": {"code": "internal", "message": "internal error; see the server log.",
-                                "field": None}}) + "\n").encode()
+_INTERNAL = (_encode(INTERNAL_ERROR) + "\n").encode()
 
 
 class SlatesFastPath:
@@ -140,17 +139,15 @@ class SlatesFastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer a plain ``POST /v1/slates`` here; hand anything else to the Flask app."""
-        length = environ.get("CONTENT_LENGTH", "")
-        if (environ.get("PATH_INFO") != ENDPOINT or environ.get("REQUEST_METHOD") != "POST"
-                or not (length.isascii() and length.isdigit()) or environ.get("HTTP_TRANSFER_ENCODING")):
+        if environ.get("PATH_INFO") != ENDPOINT or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        length = declared_length(environ)
+        if length is None:
             return self.app(environ, start_response)
         started = time.perf_counter()
         svc = self.svc
         try:
-            n = int(length)
-            if n > self.limit:
-                raise too_large(n, self.limit)
-            body = decide(svc, environ["wsgi.input"].read(n) if n else b"")
+            body = decide(svc, read_body(environ, length, self.limit))
             status = 200
         except ServingError as err:
             svc.metrics.error(ENDPOINT, err.code)
