@@ -22,13 +22,13 @@ from bandits.policies import (
 )
 from bandits.policy import (
     Feedback,
-    PolicyError,
     SlateDecision,
     SlatePolicy,
     make_policy,
     register_policy,
     registered_policies,
 )
+from simulator.errors import PolicyError
 
 __all__ = [
     "UCB1",

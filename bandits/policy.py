@@ -31,6 +31,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from simulator.errors import PolicyError
 from simulator.logs import SlateLog
 
 FloatArray = npt.NDArray[np.float64]
@@ -40,10 +41,6 @@ BoolArray = npt.NDArray[np.bool_]
 POLICY_FORMAT_VERSION = 1
 _REGISTRY: dict[str, type[SlatePolicy]] = {}
 P = TypeVar("P", bound="type[SlatePolicy]")
-
-
-class PolicyError(ValueError):
-    """A policy was called with input that breaks its contract."""
 
 
 def register_policy(name: str) -> Callable[[P], P]:

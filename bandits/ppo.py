@@ -50,12 +50,12 @@ from bandits.policy import (
     Feedback,
     FloatArray,
     IntArray,
-    PolicyError,
     SlateDecision,
     SlatePolicy,
     register_policy,
 )
 from bandits.slates import plackett_luce_dist, plackett_luce_slates
+from simulator.errors import PolicyError
 
 logger = logging.getLogger(__name__)
 

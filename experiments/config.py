@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from bandits import registered_policies
-from experiments.configs_schema import Checker, ConfigError, ConfigProblem, read_toml
+from experiments.configs_schema import Checker, read_toml
+from simulator.errors import ConfigError, ConfigProblem
 
 DATA_SOURCES = ("world", "calibrated", "log")
 REWARDS = ("click", "purchase", "revenue")

@@ -16,28 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulator.logs.errors import SlatewiseError
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    """One mistake in a config: where (a dotted key), and what is wrong."""
-
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"`{self.key}`: {self.message}"
-
-
-class ConfigError(SlatewiseError, ValueError):
-    """A config failed to load; ``problems`` lists every mistake found."""
-
-    def __init__(self, problems: list[ConfigProblem], source: str = "config") -> None:
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        n = len(self.problems)
-        super().__init__(f"{source} has {n} problem{'s' if n != 1 else ''}:\n{lines}")
+from simulator.errors import ConfigError, ConfigProblem
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from typing import Any, Protocol, TypeVar
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from simulator.cluster import init_ray
+from simulator.errors import EngineError
+
 T = TypeVar("T")
 R = TypeVar("R")
 ENGINES = ("local", "ray")
-RAY_INSTALL_HINT = "Ray is an optional extra: pip install 'slatewise[ray]' (or pip install 'ray[data]')."
 
 
 class _OneThread:
@@ -41,10 +43,6 @@ class _OneThread:
 
 def _call_one_thread(fn: Callable[[Any], Any], task: Any) -> Any:
     return _OneThread(fn)(task)
-
-
-class EngineError(RuntimeError):
-    """An engine cannot start (e.g. Ray is missing or its cluster is unreachable)."""
 
 
 class Engine(Protocol):
@@ -86,28 +84,6 @@ class LocalEngine:
         return [results[j] for j in range(len(tasks))]
 
 
-def import_ray() -> Any:
-    """The ``ray`` module, or an :class:`EngineError` that says how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise EngineError(f"--engine ray needs Ray, which is not installed. {RAY_INSTALL_HINT}") from None
-    return ray
-
-
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
-    """Connect to the Ray cluster at ``address``, or start a local Ray when None; returns ``ray``."""
-    ray = import_ray()
-    if not ray.is_initialized():
-        try:
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            where = f"the Ray cluster at {address}" if address else "a local Ray"
-            raise EngineError(f"could not start {where}: {err}") from None
-    return ray
 
 
 class RayEngine:

@@ -1,15 +1,14 @@
 """What the service shows: the catalog, the slate length and the context width.
 
 With ``n_items``, ``k`` and ``dim_context`` left at 0 the service takes them
-from the default ground-truth world (``simulator.world.World.default``). When
-that package is not installed the service falls back, with a logged warning,
-to an anonymous catalog of :data:`FALLBACK_N_ITEMS` items, ``k = 3`` and an
-8-wide context, so it still answers on a fresh machine.
+from the default ground-truth world (``simulator.world.World.default``); where
+no world is given (``_default_world`` answers None) the service falls back, with
+a logged warning, to an anonymous catalog of :data:`FALLBACK_N_ITEMS` items,
+``k = 3`` and an 8-wide context.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from serving.config import ServingConfig
-from serving.errors import ConfigError
+from simulator.errors import ConfigError
 from simulator.logs import Catalog
 
 logger = logging.getLogger(__name__)
@@ -56,14 +55,9 @@ class ServedShape:
 
 
 def _default_world(seed: int) -> Any | None:
-    try:
-        module = importlib.import_module("simulator.world")
-    except ImportError:
-        return None
-    world_cls = getattr(module, "World", None)
-    if world_cls is None or not hasattr(world_cls, "default"):
-        return None
-    return world_cls.default(seed=seed)
+    from simulator.world import World  # imported when used: the world is heavier than the service
+
+    return World.default(seed=seed)
 
 
 def resolve_shape(cfg: ServingConfig) -> ServedShape:

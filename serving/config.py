@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from serving.errors import ConfigError
+from simulator.errors import ConfigError
 
 ENV_PREFIX = "SLATEWISE_"
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")

@@ -1,35 +1,10 @@
-"""Errors the service raises on purpose; each maps to an HTTP status and a JSON body."""
+"""The HTTP answers of :class:`~simulator.errors.ServingError`: each maps to a status and a JSON body."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from simulator.logs import SlatewiseError
-
-
-class ServingError(SlatewiseError):
-    """Base of every error the service answers with a JSON body.
-
-    Args:
-        message: what went wrong and how to fix it.
-        field: the request field at fault (``None`` when no single field is).
-        status: the HTTP status code of the answer.
-    """
-
-    status: int = 400
-    code: str = "bad_request"
-
-    def __init__(self, message: str, *, field: str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        if status is not None:
-            self.status = status
-
-    def to_json(self) -> dict[str, Any]:
-        """The error body: ``{"error": {"code", "message", "field"}}``."""
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
-
+from simulator.errors import ServingError
 
 #: The body of an unexpected error (500); the details go to the server log only.
 INTERNAL_ERROR: dict[str, Any] = {
@@ -94,7 +69,3 @@ class NotReady(ServingError):
 
     status = 503
     code = "not_ready"
-
-
-class ConfigError(SlatewiseError, ValueError):
-    """A serving configuration is invalid; the message names the key and the fix."""

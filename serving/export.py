@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.errors import ConfigError
 from serving.store import Store
+from simulator.errors import ConfigError
 from simulator.logs import LogMetadata, SlateLog
 from simulator.logs.io import catalog_from_json
 

@@ -32,7 +32,7 @@ import bandits.policies  # noqa: F401  (registers every policy)
 from bandits import PolicyError, SlatePolicy, make_policy, registered_policies
 from serving.catalog import ServedShape
 from serving.config import ArmConfig, ServingConfig
-from serving.errors import ConfigError
+from simulator.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

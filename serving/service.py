@@ -12,12 +12,13 @@ from werkzeug.exceptions import HTTPException
 
 from serving.catalog import ServedShape, resolve_shape
 from serving.config import ServingConfig
-from serving.errors import INTERNAL_ERROR, ConfigError, ServingError
+from serving.errors import INTERNAL_ERROR
 from serving.learner import Learner
 from serving.metrics import Metrics
 from serving.models import ModelHub
 from serving.store import Store
 from serving.traffic import TrafficCache
+from simulator.errors import ConfigError, ServingError
 from simulator.logs.io import catalog_to_json
 
 logger = logging.getLogger(__name__)

@@ -4,12 +4,13 @@ Start with :func:`estimate_all`; the per-position estimators are also plain func
 of arrays (:func:`ips`, :func:`snips`, :func:`dr`, ...). See ``docs/ope.md``.
 """
 
-from bandits.ope._data import OPEData, OPEError, check_action_dist, prepare
+from bandits.ope._data import OPEData, check_action_dist, prepare
 from bandits.ope.api import Estimate, default_estimators, estimate_all, estimate_from_arrays
 from bandits.ope.estimators import ESTIMATORS
 from bandits.ope.intervals import bootstrap_sums, empirical_bernstein_lower
 from bandits.ope.position import clipped_ips, dm, dr, dros, ips, replay, sndr, snips, switch_dr
 from bandits.ope.reward_model import LogisticRewardModel, RidgeRewardModel, SklearnRewardModel
+from simulator.errors import OPEError
 
 __all__ = [
     "ESTIMATORS",

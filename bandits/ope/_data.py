@@ -13,17 +13,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from simulator.logs import SlateLog, SlatewiseError
+from simulator.errors import OPEError
+from simulator.logs import SlateLog
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 #: How far a slot's probabilities may sum from one.
 SUM_TOLERANCE = 1e-6
-
-
-class OPEError(SlatewiseError, ValueError):
-    """Input an off-policy estimator cannot use; the message names the field and the fix."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bandits.ope._data import FloatArray, OPEData, OPEError, check_row_array, prepare
+from bandits.ope._data import FloatArray, OPEData, check_row_array, prepare
 from bandits.ope.estimators import ESTIMATORS, Context, Result
 from bandits.ope.intervals import (
     Part,
@@ -20,6 +20,7 @@ from bandits.ope.intervals import (
     replicate_values,
 )
 from bandits.ope.reward_model import RidgeRewardModel, cross_fit, make_reward_model
+from simulator.errors import OPEError
 from simulator.logs import SlateLog
 
 INTERVALS = ("bootstrap", "normal")

@@ -1,8 +1,7 @@
 """The registry of estimators: each reads the prepared log and returns its :class:`Terms` and weights.
 
 The arithmetic lives in pure functions of arrays: :mod:`bandits.ope.position` for
-the per-position estimators, and ``bandits.ope.slate`` (or, when that module is
-absent, :mod:`bandits.ope._slate_local`) for the slate ones; this module adds what
+the per-position estimators, and :mod:`bandits.ope.slate` for the slate ones; this module adds what
 the intervals need (the reward model's influence) and the diagnostics' weights.
 
 Per-position estimators treat each (row, slot) as one decision with the logging
@@ -41,16 +40,15 @@ of what the shrinkage removes (the bias it can introduce).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from bandits.ope import position as pos
-from bandits.ope._data import FloatArray, OPEData, OPEError
+from bandits.ope import slate as SLATE
+from bandits.ope._data import FloatArray, OPEData
 from bandits.ope.intervals import Part, Terms
 from bandits.ope.reward_model import (
     Predictions,
@@ -59,19 +57,7 @@ from bandits.ope.reward_model import (
     policy_features_mean,
     row_influence,
 )
-
-
-def _slate_module() -> ModuleType:
-    try:
-        return importlib.import_module("bandits.ope.slate")
-    except ModuleNotFoundError as err:
-        if err.name != "bandits.ope.slate":
-            raise
-        return importlib.import_module("bandits.ope._slate_local")
-
-
-#: Where the slate estimators' terms come from.
-SLATE = _slate_module()
+from simulator.errors import OPEError
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,10 +32,11 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bandits.ope._data import FloatArray, OPEError, prepare
+from bandits.ope._data import FloatArray, prepare
 from bandits.ope.estimators import ESTIMATORS, Context
 from bandits.ope.intervals import bootstrap_sums, percentile_interval
 from bandits.ope.reward_model import Fitted, Predictions, RidgeRewardModel, design
+from simulator.errors import OPEError
 from simulator.logs import SlateLog, load_parquet
 
 PARTITIONED_ESTIMATORS = ("ips", "snips", "dr")
@@ -163,7 +164,7 @@ def _map(fn: Callable[..., Any], sources: Sequence[Any], args: tuple[Any, ...], 
 
 def ray_data_map(fn: Callable[..., Any], sources: Sequence[Any], args: tuple[Any, ...]) -> list[Any]:
     """Run ``fn(source, *args)`` for every partition with Ray Data, one task per partition, in order."""
-    from experiments.engine import import_ray
+    from simulator.cluster import import_ray
 
     ray = import_ray()
     logging.getLogger("ray.data").setLevel(logging.WARNING)

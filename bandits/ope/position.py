@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from bandits.ope._data import FloatArray, IntArray, OPEError, check_slot_array
+from bandits.ope._data import FloatArray, IntArray, check_slot_array
 from bandits.ope.intervals import Part, Terms
+from simulator.errors import OPEError
 
 Parts = tuple[Part, ...]
 

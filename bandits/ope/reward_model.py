@@ -27,7 +27,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.special import expit
 
-from bandits.ope._data import FloatArray, IntArray, OPEData, OPEError
+from bandits.ope._data import FloatArray, IntArray, OPEData
+from simulator.errors import OPEError
 
 #: Rows per chunk when a computation needs ``(rows, n_items)`` arrays.
 CHUNK = 65_536

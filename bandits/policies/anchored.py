@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from bandits.policies.base import ScorePolicy, check_int, check_number, expect_state, feature_matrix
-from bandits.policy import Feedback, FloatArray, IntArray, PolicyError, register_policy
+from bandits.policy import Feedback, FloatArray, IntArray, register_policy
+from simulator.errors import PolicyError
 from simulator.logs import Catalog
 
 #: Score given to the anchor itself: below every real score, above ineligible items.

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bandits.policy import BoolArray, Feedback, FloatArray, IntArray, PolicyError, SlateDecision, SlatePolicy
+from bandits.policy import BoolArray, Feedback, FloatArray, IntArray, SlateDecision, SlatePolicy
 from bandits.slates import (
     count_slots,
     epsilon_greedy_dist,
@@ -25,6 +25,7 @@ from bandits.slates import (
     slot_order,
     topk_slates,
 )
+from simulator.errors import PolicyError
 
 DEFAULT_N_DRAWS = 1_000
 

@@ -17,7 +17,8 @@ import numpy as np
 from bandits.policies import _kernels
 from bandits.policies.base import ScorePolicy, check_number, slot_weights
 from bandits.policies.ridge import RidgeArms
-from bandits.policy import Feedback, FloatArray, PolicyError, SlateDecision, register_policy
+from bandits.policy import Feedback, FloatArray, SlateDecision, register_policy
+from simulator.errors import PolicyError
 
 _ONE = np.ones(1)  # the propensity of a deterministic slate, shared read-only by select_one
 _ONE.flags.writeable = False

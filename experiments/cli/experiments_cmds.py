@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from experiments.cli.output import emit_json, json_option
-from experiments.config import ConfigError, ExperimentConfig, load_config
-from experiments.engine import Engine, EngineError, make_engine
+from experiments.config import ExperimentConfig, load_config
+from experiments.engine import Engine, make_engine
+from simulator.errors import ConfigError, EngineError
 
 _out = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                     help="Folder for the report, the metrics and summary.json.")

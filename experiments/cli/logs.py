@@ -99,8 +99,8 @@ def validate_cmd(file: Path, as_json: bool) -> None:
 @json_option
 def export_serving_cmd(db: Path, output: Path, include_pending: bool, as_json: bool) -> None:
     """Export a serving event store (SQLite) as a log file, to replay and evaluate what was served."""
-    from serving.errors import ConfigError
     from serving.export import export_log
+    from simulator.errors import ConfigError
 
     try:
         log = export_log(db, include_pending=include_pending)

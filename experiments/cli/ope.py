@@ -9,8 +9,9 @@ from typing import Any
 import click
 import numpy as np
 
-from bandits.policy import Feedback, PolicyError, SlatePolicy, make_policy, registered_policies
+from bandits.policy import Feedback, SlatePolicy, make_policy, registered_policies
 from experiments.cli.output import emit_json, json_option
+from simulator.errors import PolicyError
 from simulator.logs import LogFormatError, LogValidationError, SlateLog, load_parquet
 
 
@@ -111,7 +112,8 @@ def _estimate_partitioned(folder: Path, spec: str, n_bootstrap: int, level: floa
     policy = parse_policy_spec(spec, first)
     runner = None
     if engine == "ray":
-        from experiments.engine import EngineError, init_ray
+        from simulator.cluster import init_ray
+        from simulator.errors import EngineError
 
         try:
             init_ray(address)

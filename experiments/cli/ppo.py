@@ -8,7 +8,7 @@ import click
 from tqdm import tqdm
 
 from experiments.cli.output import emit_json, json_option
-from experiments.configs_schema import ConfigError
+from simulator.errors import ConfigError
 
 
 @click.command("train-ppo")
@@ -22,7 +22,8 @@ from experiments.configs_schema import ConfigError
 def train_ppo_cmd(config_path: Path, out: Path, resume: bool, progress: bool, as_json: bool) -> None:
     """Train PPO on the session environment; evaluate it against bandits on held-out seeds."""
     from experiments.ppo.config import load_config
-    from experiments.ppo.train import TrainingError, train
+    from experiments.ppo.train import train
+    from simulator.errors import TrainingError
 
     try:
         config = load_config(config_path)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from serving.config import load_config
-from serving.errors import ConfigError
+from simulator.errors import ConfigError
 
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
-from bandits.policy import PolicyError, SlatePolicy, registered_policies
+from bandits.policy import SlatePolicy, registered_policies
 from experiments.cli.output import emit_json, json_option
+from simulator.errors import PolicyError
 from simulator.logs import LogFormatError, LogValidationError, load_parquet, save_parquet
 from simulator.world import (
     LOGGING_POLICIES,

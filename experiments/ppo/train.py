@@ -40,15 +40,12 @@ from experiments.ppo.envs import anchor_relation, item_features, make_vec_env, m
 from experiments.ppo.evaluate import OnlineBandit, WorldPolicy, session_values, t_interval
 from simulator.envs import WorldLike
 from simulator.envs.session import context_stats
+from simulator.errors import TrainingError
 
 logger = logging.getLogger(__name__)
 
 GOAL_RATIO = 1.10
 CURVE_COLUMNS = ["step", "policy", "seed", "reward_per_session", "revenue_per_session", "steps_per_session"]
-
-
-class TrainingError(ValueError):
-    """A run cannot start (e.g. nothing to resume from, or a config that does not fit the world)."""
 
 
 def check_fits(config: TrainConfig, world: WorldLike) -> None:

@@ -10,10 +10,11 @@ from flask import Blueprint, request
 from serving import rollout
 from serving.blueprints.body import json_body
 from serving.config import ExperimentConfig
-from serving.errors import InvalidField, NotFound, ServingError, Unauthorized
+from serving.errors import InvalidField, NotFound, Unauthorized
 from serving.service import service
 from serving.traffic import change_split, check_weights
 from serving.validation import is_clean_text
+from simulator.errors import ServingError
 
 bp = Blueprint("experiments", __name__)
 

@@ -24,9 +24,10 @@ from werkzeug.http import HTTP_STATUS_CODES
 from bandits import PolicyError
 from serving.assignment import assign
 from serving.blueprints.body import body_bytes, declared_length, read_body
-from serving.errors import INTERNAL_ERROR, InvalidField, ServingError
+from serving.errors import INTERNAL_ERROR, InvalidField
 from serving.service import service
 from serving.validation import parse_json, parse_slate_request
+from simulator.errors import ServingError
 
 if TYPE_CHECKING:
     from serving.service import Service

@@ -6,7 +6,7 @@ Importing this package registers ``slatewise/Replay-v0`` and
 lives in :mod:`simulator.envs.sb3` (imported on demand: it loads torch).
 """
 
-from simulator.envs.errors import EnvError, InvalidSlateError, ResetNeededError
+from simulator.envs.errors import ResetNeededError
 from simulator.envs.estimate import ReplayEstimate
 from simulator.envs.protocol import StepOutcomeLike, WorldLike
 from simulator.envs.registration import REPLAY_ID, SESSION_ID, register_envs
@@ -17,6 +17,7 @@ from simulator.envs.toy import ToyWorld
 from simulator.envs.vector import BatchSessionEnv, merge_sessions
 from simulator.envs.vector_wrappers import BatchSlateRepair, BatchTopKSlate, repair_slates
 from simulator.envs.wrappers import NormalizeContext, SlateMask, TopKSlate
+from simulator.errors import EnvError, InvalidSlateError
 
 register_envs()
 

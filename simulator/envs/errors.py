@@ -1,18 +1,10 @@
-"""Errors the environments raise on purpose."""
+"""The one environment error that must also be Gymnasium's (the rest are in :mod:`simulator.errors`)."""
 
 from __future__ import annotations
 
 from gymnasium.error import ResetNeeded
 
-from simulator.logs.errors import SlatewiseError
-
-
-class EnvError(SlatewiseError, ValueError):
-    """An environment was built or called with input that breaks its contract."""
-
-
-class InvalidSlateError(EnvError):
-    """An action is not a valid slate: wrong shape, out of range, duplicate or ineligible item."""
+from simulator.errors import SlatewiseError
 
 
 class ResetNeededError(SlatewiseError, ResetNeeded):

@@ -47,9 +47,10 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
-from simulator.envs.errors import EnvError, ResetNeededError
+from simulator.envs.errors import ResetNeededError
 from simulator.envs.estimate import ReplayEstimate, RunningRatio
 from simulator.envs.slates import SlateSpace, check_slate
+from simulator.errors import EnvError
 from simulator.logs import Catalog, LogMetadata, SlateLog
 
 logger = logging.getLogger(__name__)

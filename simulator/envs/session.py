@@ -16,9 +16,10 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
-from simulator.envs.errors import EnvError, ResetNeededError
+from simulator.envs.errors import ResetNeededError
 from simulator.envs.protocol import WorldLike
 from simulator.envs.slates import SlateSpace, check_required, check_slate
+from simulator.errors import EnvError
 from simulator.world.fused import FusedWorld
 
 ObsArray = npt.NDArray[np.float32]

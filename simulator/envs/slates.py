@@ -15,7 +15,7 @@ import numpy.typing as npt
 from gymnasium import spaces
 
 from simulator.envs._kernels import first_bad_slate
-from simulator.envs.errors import InvalidSlateError
+from simulator.errors import InvalidSlateError
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]

@@ -22,10 +22,11 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from simulator.envs.errors import EnvError, ResetNeededError
+from simulator.envs.errors import ResetNeededError
 from simulator.envs.protocol import WorldLike
 from simulator.envs.session import context_bounds, context_stats, fused_world, resolve_world
 from simulator.envs.slates import SlateSpace, check_required, check_slates
+from simulator.errors import EnvError
 
 ObsArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]

@@ -18,8 +18,8 @@ from gymnasium import spaces
 from gymnasium.vector import VectorActionWrapper, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from simulator.envs.errors import EnvError, InvalidSlateError
 from simulator.envs.slates import top_k
+from simulator.errors import EnvError, InvalidSlateError
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]

@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
-from simulator.envs.errors import EnvError, InvalidSlateError
 from simulator.envs.slates import top_k
+from simulator.errors import EnvError, InvalidSlateError
 
 ObsArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]

@@ -1,7 +1,7 @@
 """The log format: schema, validation, Parquet I/O, the Open Bandit Dataset importer."""
 
+from simulator.errors import LogFormatError, LogValidationError, Problem, SlatewiseError
 from simulator.logs.describe import LogSummary, describe
-from simulator.logs.errors import LogFormatError, LogValidationError, Problem, SlatewiseError
 from simulator.logs.io import load_parquet, save_parquet
 from simulator.logs.obd import import_obd
 from simulator.logs.schema import (

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simulator.logs.errors import LogFormatError, LogValidationError, Problem
+from simulator.errors import LogFormatError, LogValidationError, Problem
 from simulator.logs.schema import (
     SUPPORTED_SCHEMA_VERSIONS,
     Catalog,

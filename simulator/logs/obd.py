@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.logs.errors import LogFormatError
+from simulator.errors import LogFormatError
 from simulator.logs.schema import Catalog, LogMetadata, SlateLog
 
 OBD_POLICIES = ("random", "bts")

@@ -13,10 +13,10 @@ Core API (batch-first over ``n`` sessions)::
 See docs/world.md.
 """
 
+from simulator.errors import WorldError
 from simulator.world.calibrate import Calibration, CalibrationRow, calibrate
 from simulator.world.config import WorldConfig
 from simulator.world.core import SessionState, StepOutcome, World
-from simulator.world.errors import WorldError
 from simulator.world.generate import generate_log, run_sessions
 from simulator.world.io import load_world, save_world, world_from_json, world_to_json
 from simulator.world.params import WorldParams

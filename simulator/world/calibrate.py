@@ -21,10 +21,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, sparse, stats
 
+from simulator.errors import WorldError
 from simulator.logs import SlateLog
 from simulator.world.config import WorldConfig
 from simulator.world.core import World
-from simulator.world.errors import WorldError
 from simulator.world.generate import generate_log
 from simulator.world.io import load_world, save_world
 from simulator.world.params import WorldParams

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from simulator.world.errors import WorldError
+from simulator.errors import WorldError
 
 REWARD_TYPES = ("click", "purchase", "revenue")
 

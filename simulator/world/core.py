@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from simulator.errors import WorldError
 from simulator.logs import Catalog
 from simulator.world.config import WorldConfig
-from simulator.world.errors import WorldError
 from simulator.world.params import WorldParams, synthetic_params
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from simulator.errors import WorldError
 from simulator.logs import LogMetadata, SlateLog
 from simulator.world.core import SessionState, StepOutcome, World
-from simulator.world.errors import WorldError
 from simulator.world.policies import PolicyLike, WorldPolicy
 
 FloatArray = npt.NDArray[np.float64]

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from simulator.errors import WorldError
 from simulator.world.config import WorldConfig
 from simulator.world.core import World
-from simulator.world.errors import WorldError
 from simulator.world.params import WorldParams
 
 WORLD_FORMAT_VERSION = 1

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from simulator.errors import WorldError
 from simulator.world.config import WorldConfig
-from simulator.world.errors import WorldError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from simulator.errors import WorldError
 from simulator.world.core import SessionState, StepOutcome, World
-from simulator.world.errors import WorldError
 from simulator.world.generate import PolicyDecision, run_sessions
 from simulator.world.policies import SCORES, DistPolicyLike, EpsilonGreedyPolicy, PolicyLike, WorldPolicy
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bandits.policy import BoolArray, Feedback, FloatArray, PolicyError, SlateDecision, SlatePolicy
+from bandits.policy import BoolArray, Feedback, FloatArray, SlateDecision, SlatePolicy
+from simulator.errors import PolicyError
 
 
 class Scripted(SlatePolicy):

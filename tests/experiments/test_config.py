@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from experiments.cli import main
-from experiments.config import ConfigError, load_config
+from experiments.config import load_config
 from experiments.runs import DEMO_CONFIG
+from simulator.errors import ConfigError
 
 GOOD = """
 name = "tiny"

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from experiments.config import parse_config
-from experiments.engine import EngineError, LocalEngine, make_engine
+from experiments.engine import LocalEngine, make_engine
 from experiments.simulate import metrics_frame, run_all
+from simulator.errors import EngineError
 
 CONFIG: dict[str, Any] = {
     "name": "tiny",

@@ -49,7 +49,7 @@ def test_ppo_entry_trains_then_plays_frozen() -> None:
 def test_ppo_entry_rejects_unknown_parameters() -> None:
     import pytest
 
-    from experiments.config import ConfigError
+    from simulator.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"policies\[0\]\.params\.steps.*train_steps"):
         parse_config(CONFIG | {"policies": [{"name": "ppo", "params": {"steps": 10}}]})

@@ -11,7 +11,7 @@ from serving import create_app
 from serving.blueprints.slates import prefix_pscore
 from serving.catalog import resolve_shape
 from serving.config import ServingConfig
-from serving.errors import ConfigError
+from simulator.errors import ConfigError
 from simulator.logs import Catalog
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from serving.catalog import FALLBACK_N_ITEMS, resolve_shape
 from serving.config import ServingConfig, load_config
-from serving.errors import ConfigError
+from simulator.errors import ConfigError
 
 TOML = """
 [serving]

@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from experiments.cli import main
-from serving.errors import ConfigError
 from serving.export import export_log, session_of
+from simulator.errors import ConfigError
 from simulator.logs import load_parquet
 from tests.serving.conftest import Clock
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.configs_schema import ConfigError
 from experiments.ppo.config import load_config, parse_config
+from simulator.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -14,8 +14,9 @@ from bandits import SlatePolicy
 from bandits.ppo import PPOSlatePolicy
 from experiments.cli import main
 from experiments.ppo.config import load_config, parse_config
-from experiments.ppo.train import TrainingError, summarize, train
+from experiments.ppo.train import summarize, train
 from simulator.envs import BatchSessionEnv, ToyWorld
+from simulator.errors import TrainingError
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ROOT / "experiments" / "configs" / "ppo_tiny.toml"

@@ -1,6 +1,6 @@
-"""Slate estimators' per-row terms, used when ``bandits.ope.slate`` is not installed.
+"""Slate estimators' per-row terms.
 
-Same contract as ``bandits.ope.slate``: every function returns per-row
+Every function returns per-row
 ``(num (n,), den (n,))``; the estimate is ``num.sum() / n`` and ``den`` is the row's
 importance weight (its mean is about 1 when the propensities are right).
 Shapes: ``reward (n, k)``; ``pscore``/``eval_pscore (n,)`` whole-slate
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bandits.ope._data import FloatArray, IntArray, OPEError
+from bandits.ope._data import FloatArray, IntArray
+from simulator.errors import OPEError
 
 Pair = tuple[FloatArray, FloatArray]
 
