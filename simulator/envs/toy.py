@@ -13,6 +13,7 @@ checkout (possible once something was bought), at abandonment, or at
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,15 @@ class ToySessionState:
     shopper_type: IntArray
     step: IntArray
     bought: BoolArray
+
+    @property
+    def n(self) -> int:
+        """Number of sessions."""
+        return int(self.step.shape[0])
+
+    def take(self, rows: Any) -> ToySessionState:
+        """The sessions at ``rows`` (indices or a boolean mask)."""
+        return ToySessionState(self.shopper_type[rows], self.step[rows], self.bought[rows])
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,20 +14,17 @@ See docs/world.md.
 """
 
 from simulator.errors import WorldError
+from simulator.rollout import Decision, DecisionLike, DistPolicyLike, PolicyLike
 from simulator.world.calibrate import Calibration, CalibrationRow, calibrate
 from simulator.world.config import WorldConfig
 from simulator.world.core import SessionState, StepOutcome, World
-from simulator.world.generate import generate_log, run_sessions
+from simulator.world.generate import LogRecorder, generate_log, slot_reward
 from simulator.world.io import load_world, save_world, world_from_json, world_to_json
 from simulator.world.params import WorldParams
 from simulator.world.policies import (
     LOGGING_POLICIES,
     SCORES,
-    Decision,
-    DecisionLike,
-    DistPolicyLike,
     EpsilonGreedyPolicy,
-    PolicyLike,
     SoftmaxPolicy,
     UniformPolicy,
     WorldPolicy,
@@ -51,6 +48,7 @@ __all__ = [
     "DecisionLike",
     "DistPolicyLike",
     "EpsilonGreedyPolicy",
+    "LogRecorder",
     "PolicyLike",
     "PolicyValue",
     "SessionState",
@@ -71,8 +69,8 @@ __all__ = [
     "load_world",
     "make_logging_policy",
     "policy_value",
-    "run_sessions",
     "save_world",
+    "slot_reward",
     "world_from_json",
     "world_to_json",
 ]

@@ -7,79 +7,28 @@ probability of the whole ordered slate (``pscore``) and of each shown item at
 its slot (``pscore_item``), and gives its exact per-slot action distribution
 ``(n, n_items, k)``.
 
-Any other object with ``select(context, *, eligible=None, required=None)``
-(the bandits' ``SlatePolicy`` among them) satisfies :class:`PolicyLike`;
-:class:`DistPolicyLike` adds ``action_dist`` for exact truth.
+Each is an :class:`~simulator.rollout.Agent` (``decide(world, state, rng)``);
+any other object with ``select(context, *, eligible=None, required=None)`` (the
+bandits' ``SlatePolicy`` among them) satisfies :class:`~simulator.rollout.PolicyLike`,
+and :class:`~simulator.rollout.DistPolicyLike` adds ``action_dist`` for exact truth.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from simulator.errors import WorldError
+from simulator.rollout import Decision
 from simulator.world.core import SessionState, World
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 PL_CHUNK = 8
-
-
-class DecisionLike(Protocol):
-    """What a policy's ``select`` returns."""
-
-    @property
-    def slate(self) -> Any:
-        """Shape (n, k) item indices."""
-        ...
-
-    @property
-    def pscore(self) -> Any:
-        """Shape (n,), probability of each whole slate."""
-        ...
-
-    @property
-    def pscore_item(self) -> Any:
-        """Shape (n, k), marginal probability of each item at its slot."""
-        ...
-
-
-@runtime_checkable
-class PolicyLike(Protocol):
-    """Anything that chooses slates for contexts (``bandits.SlatePolicy`` is one)."""
-
-    def select(self, context: Any, *, eligible: Any = None, required: Any = None) -> DecisionLike:
-        """Slates (n, k) for contexts (n, d) with their propensities."""
-        ...
-
-
-@runtime_checkable
-class DistPolicyLike(PolicyLike, Protocol):
-    """A policy that also gives its per-slot action distribution."""
-
-    def action_dist(self, context: Any, *, eligible: Any = None, required: Any = None) -> Any:
-        """Shape (n, n_items, k), probability of each item at each slot."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Slates with exact propensities.
-
-    Attributes:
-        slate: shape (n, k) int64.
-        pscore: shape (n,), probability of the whole ordered slate.
-        pscore_item: shape (n, k), marginal probability of each item at its slot.
-    """
-
-    slate: IntArray
-    pscore: FloatArray
-    pscore_item: FloatArray
 
 
 # ---------------------------------------------------------------------- scores

@@ -15,9 +15,9 @@ import numpy.typing as npt
 from scipy import stats
 
 from simulator.errors import WorldError
-from simulator.world.core import SessionState, StepOutcome, World
-from simulator.world.generate import PolicyDecision, run_sessions
-from simulator.world.policies import SCORES, DistPolicyLike, EpsilonGreedyPolicy, PolicyLike, WorldPolicy
+from simulator.rollout import DistPolicyLike, PolicyLike, Step, rollout
+from simulator.world.core import SessionState, World
+from simulator.world.policies import SCORES, EpsilonGreedyPolicy, WorldPolicy
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -185,20 +185,17 @@ def policy_value(world: World, policy: WorldPolicy | PolicyLike, n_sessions: int
     rng = np.random.default_rng(seed)
     per_decision: list[FloatArray] = []
 
-    def record(state: SessionState, index: IntArray, d: PolicyDecision, out: StepOutcome) -> None:
-        if isinstance(policy, WorldPolicy | DistPolicyLike):
-            values, _ = decision_value(world, policy, state)
-        else:
-            values = world.expected_reward(state, d.slate)
-        per_decision.append(values)
-
     lengths: list[FloatArray] = []
 
-    def record_all(state: SessionState, index: IntArray, d: PolicyDecision, out: StepOutcome) -> None:
-        record(state, index, d, out)
-        lengths.append(index.astype(np.float64))
+    def record(step: Step) -> None:
+        if isinstance(policy, WorldPolicy | DistPolicyLike):
+            values, _ = decision_value(world, policy, step.state)
+        else:
+            values = world.expected_reward(step.state, step.decision.slate)
+        per_decision.append(values)
+        lengths.append(step.session.astype(np.float64))
 
-    totals = run_sessions(world, policy, n_sessions, rng, on_step=record_all)
+    totals = rollout(world, policy, n_sessions, rng, on_step=record)
     counts = np.bincount(np.concatenate(lengths).astype(np.int64), minlength=n_sessions)
     exact = exact_session_value(world, policy)
     return PolicyValue(

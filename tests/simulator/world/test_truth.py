@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from simulator.rollout import Step, rollout
 from simulator.world import (
     World,
     decision_value,
@@ -12,7 +13,6 @@ from simulator.world import (
     first_decision_value,
     make_logging_policy,
     policy_value,
-    run_sessions,
 )
 
 
@@ -39,11 +39,11 @@ def test_per_decision_value_agrees_with_realised_rewards(default_world: World) -
     lengths: list[int] = []
     rewards: list[float] = []
 
-    def count(state, index, d, out):  # type: ignore[no-untyped-def]
-        lengths.append(state.n)
-        rewards.append(float(out.reward.sum()))
+    def count(step: Step) -> None:
+        lengths.append(step.state.n)
+        rewards.append(float(step.outcome.reward.sum()))
 
-    totals = run_sessions(default_world, policy, 1500, np.random.default_rng(5), on_step=count)
+    totals = rollout(default_world, policy, 1500, np.random.default_rng(5), on_step=count)
     realised = sum(rewards) / sum(lengths)
     half = 4 * (value.per_decision.value - value.per_decision.ci_low) + 4 * totals.std() / np.sqrt(sum(lengths))
     assert abs(realised - value.per_decision.value) < half
@@ -100,7 +100,7 @@ def test_exact_session_value_agrees_with_monte_carlo(tiny_world: World, name: st
     policy = make_logging_policy(name)
     exact = exact_session_value(world, policy)
     assert exact is not None and exact.exact
-    totals = run_sessions(world, policy, 60_000, np.random.default_rng(3))
+    totals = rollout(world, policy, 60_000, np.random.default_rng(3))
     se = totals.std() / np.sqrt(totals.size)
     assert abs(totals.mean() - exact.value) < 4 * se
     value = policy_value(world, policy, n_sessions=200, seed=0)
