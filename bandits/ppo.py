@@ -35,7 +35,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
@@ -389,6 +389,9 @@ class PPOSlatePolicy(SlatePolicy):
             group and value, for the relation features (see :class:`PLSlateActorCritic`).
         seed: seeds the slate draws and the initial weights (a clone starts from the same weights).
     """
+
+    #: ``update`` learns nothing: the policy is trained on rollouts first, then plays frozen.
+    learns_online: ClassVar[bool] = False
 
     def __init__(self, n_items: int, k: int, dim_context: int = 0, *,
                  net_arch: Sequence[int] = (64, 64), activation: str = "tanh",

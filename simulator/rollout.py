@@ -106,9 +106,13 @@ class PolicyAgent:
 
     policy: PolicyLike
 
+    def context(self, world: Any, state: Any) -> Any:
+        """Shape (n, d): what the policy sees, ``world.context(state)`` (a subclass may add columns)."""
+        return world.context(state)
+
     def decide(self, world: Any, state: Any, rng: np.random.Generator) -> Decision:
-        """``policy.select(world.context(state), eligible=..., required=...)``, checked for shape."""
-        context = world.context(state)
+        """``policy.select(self.context(world, state), eligible=..., required=...)``, checked for shape."""
+        context = self.context(world, state)
         required = world.required(state) if hasattr(world, "required") else None
         out = self.policy.select(context, eligible=world.eligible(state), required=required)
         slate = np.asarray(out.slate, dtype=np.int64)
@@ -158,6 +162,24 @@ def ended(world: Any, outcome: Any) -> BoolArray:
     return out
 
 
+def play_step(world: Any, agent: Agent, state: Any, session: IntArray, rng: np.random.Generator) -> Step:
+    """One step of the live sessions ``state``: the agent decides, the world responds (both from ``rng``).
+
+    :func:`rollout` repeats it until every session has ended; a runner that keeps a
+    fixed number of sessions going (replacing each one that ends) calls it directly.
+
+    Args:
+        world: the shop.
+        agent: chooses the slates.
+        state: the live sessions (``n`` rows).
+        session: shape (n,) int64, each row's session id (carried into the :class:`Step`).
+        rng: draws the responses (and the slates of agents without their own generator).
+    """
+    decision = agent.decide(world, state, rng)
+    outcome = world.step(state, decision.slate, rng)
+    return Step(state, session, decision, outcome, ended(world, outcome))
+
+
 def rollout(world: Any, agent: Agent | PolicyLike, n_sessions: int, rng: np.random.Generator, *,
             on_step: Callable[[Step], None] | None = None, chunk: int = SESSION_CHUNK) -> FloatArray:
     """Run ``n_sessions`` fresh sessions of ``world`` under ``agent`` until each one ends.
@@ -189,12 +211,10 @@ def rollout(world: Any, agent: Agent | PolicyLike, n_sessions: int, rng: np.rand
         state = world.new_sessions(hi - lo, rng)
         session = np.arange(lo, hi, dtype=np.int64)
         while session.size:
-            decision = player.decide(world, state, rng)
-            outcome = world.step(state, decision.slate, rng)
-            total[session] += np.asarray(outcome.reward, dtype=np.float64)
-            done = ended(world, outcome)
+            step = play_step(world, player, state, session, rng)
+            total[session] += np.asarray(step.outcome.reward, dtype=np.float64)
             if on_step is not None:
-                on_step(Step(state, session, decision, outcome, done))
-            live = np.flatnonzero(~done)
-            state, session = outcome.state.take(live), session[live]
+                on_step(step)
+            live = np.flatnonzero(~step.ended)
+            state, session = step.outcome.state.take(live), session[live]
     return total

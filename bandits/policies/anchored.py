@@ -6,12 +6,15 @@ holds its catalog index as a whole number, or ``-1`` when there is none. The
 anchor itself ranks below every other item, so it is shown only when the
 eligible items leave no other choice; pass it as ineligible to rule it out.
 Rows without an anchor fall back to popularity (or to price for the ladder).
+Each of these classes declares ``anchor_context = True``, so a runner that places
+a policy in a world knows to append the session's anchor to the context and set
+``anchor_column`` to that column.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -47,6 +50,9 @@ def anchored_context(rng: np.random.Generator, n: int, dim_context: int, n_items
 
 class _AnchoredPolicy(ScorePolicy):
     """Shared anchor handling and co-occurrence statistics."""
+
+    #: The policy reads the anchor item from context column ``anchor_column``.
+    anchor_context: ClassVar[bool] = True
 
     def __init__(self, n_items: int, k: int, dim_context: int = 0, *, anchor_column: int = 0,
                  epsilon: float = 0.0, examination: Sequence[float] | None = None,
@@ -242,6 +248,9 @@ class UpsellLadder(ScorePolicy):
         examination: shape (k,), examination probability of each slot, or None.
         seed: seed of the policy's random generator.
     """
+
+    #: The policy reads the anchor item from context column ``anchor_column``.
+    anchor_context: ClassVar[bool] = True
 
     def __init__(self, n_items: int, k: int, dim_context: int = 0, *, price: Any, category: Any,
                  anchor_column: int = 0, epsilon: float = 0.0,

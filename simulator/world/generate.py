@@ -64,11 +64,15 @@ class LogRecorder:
         parts["session"].append(step.session)
         parts["step"].append(step.state.step)
 
-    def to_log(self, logging_policy: str) -> SlateLog:
-        """The recorded rows as a validated log, sorted by session then step."""
+    def to_log(self, logging_policy: str, *, by_session: bool = True) -> SlateLog:
+        """The recorded rows as a validated log, sorted by session then step.
+
+        ``by_session=False`` keeps the rows in the order they were recorded (step by
+        step, every live session at each step).
+        """
         world = self.world
         cat = {key: np.concatenate(value) for key, value in self.parts.items()}
-        order = np.lexsort((cat["step"], cat["session"]))
+        order = np.lexsort((cat["step"], cat["session"])) if by_session else np.arange(cat["step"].shape[0])
         meta = LogMetadata(logging_policy=logging_policy, reward_type=world.reward_type,
                            context_names=world.context_names,
                            source=f"slatewise world (seed {world.seed})")
