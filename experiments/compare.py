@@ -19,50 +19,59 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from bandits.ope import estimate_all
 from bandits.policy import Feedback, make_policy
+from experiments.agents import WorldAgent
 from experiments.config import ExperimentConfig
 from experiments.engine import Engine, LocalEngine
-from experiments.simulate import (
-    WorldAgent,
-    build_agent,
-    build_world,
-    run_round,
-    slot_reward,
-    train_ppo_agent,
-)
-from simulator.logs import LogMetadata, SlateLog, load_parquet
-from simulator.world import World, make_logging_policy
+from experiments.online import train_online
+from experiments.worlds import build_world
+from simulator.logs import SlateLog, load_parquet
+from simulator.rollout import Step, rollout
+from simulator.world import LogRecorder, World, make_logging_policy
 
 FloatArray = npt.NDArray[np.float64]
 logger = logging.getLogger(__name__)
 
 
-def _estimators() -> dict[str, Any]:
-    from bandits.ope import ESTIMATORS
-
-    return dict(ESTIMATORS)
-
-
-class _LazyNames:
-    """The estimator names of ``bandits.ope``, read when first needed."""
-
-    def __iter__(self) -> Any:
-        return iter(_estimators())
-
-    def __contains__(self, name: object) -> bool:
-        return name in _estimators()
-
-
-ESTIMATORS = _LazyNames()
-
-
 @dataclass(frozen=True, slots=True)
 class ComparisonLog:
-    """A logged sample with each evaluated policy's action distribution and exact truth."""
+    """A logged sample with each evaluated policy's action distribution and exact truth.
+
+    Attributes:
+        log: the logged decisions (``n`` rows, in the order they were made: step by step).
+        action_dist: per policy label, shape (n, n_items, k): its probability of each item at each slot.
+        truth: per policy label, shape (n,): its exact expected reward at each logged decision.
+    """
 
     log: SlateLog
     action_dist: dict[str, FloatArray]
     truth: dict[str, FloatArray]
+
+
+class TruthRecorder(LogRecorder):
+    """A log recorder that also keeps, per decision, each agent's action distribution and exact truth.
+
+    Args:
+        world: the world the log is written in.
+        agents: the evaluated agents by label (frozen: only ``action_dist`` is called).
+    """
+
+    def __init__(self, world: World, agents: dict[str, WorldAgent]) -> None:
+        super().__init__(world)
+        self.agents = agents
+        self.dists: dict[str, list[FloatArray]] = {label: [] for label in agents}
+        self.truths: dict[str, list[FloatArray]] = {label: [] for label in agents}
+
+    def __call__(self, step: Step) -> None:
+        """Record the step's log rows, and each agent's distribution and truth on its states."""
+        world, state = self.world, step.state
+        eligible, required = world.eligible(state), world.required(state)
+        for label, agent in self.agents.items():
+            dist = agent.policy.action_dist(agent.context(world, state), eligible=eligible, required=required)
+            self.dists[label].append(dist)
+            self.truths[label].append(world.expected_reward_dist(state, dist))
+        super().__call__(step)
 
 
 def log_with_truth(world: World, agents: dict[str, WorldAgent], logging_policy: str,
@@ -72,44 +81,12 @@ def log_with_truth(world: World, agents: dict[str, WorldAgent], logging_policy: 
     Per decision it records each agent's action distribution (n, n_items, k) and
     its exact expected reward (n,).
     """
-    rng = np.random.default_rng([seed, 3])
     logger_policy = make_logging_policy(logging_policy)
-    parts: dict[str, list[Any]] = {key: [] for key in (
-        "context", "slate", "reward", "pscore", "pscore_item", "purchase", "revenue", "session", "step")}
-    dists: dict[str, list[FloatArray]] = {label: [] for label in agents}
-    truths: dict[str, list[FloatArray]] = {label: [] for label in agents}
-    state = world.new_sessions(n_sessions, rng)
-    index = np.arange(n_sessions)
-    while state.n:
-        eligible, required = world.eligible(state), world.required(state)
-        for label, agent in agents.items():
-            dist = agent.policy.action_dist(agent.context(world, state), eligible=eligible, required=required)
-            dists[label].append(dist)
-            truths[label].append(world.expected_reward_dist(state, dist))
-        d = logger_policy.decide(world, state, rng)
-        out = world.step(state, d.slate, rng)
-        parts["context"].append(world.context(state))
-        parts["slate"].append(d.slate)
-        parts["pscore"].append(d.pscore)
-        parts["pscore_item"].append(d.pscore_item)
-        parts["reward"].append(slot_reward(world, out))
-        parts["purchase"].append(out.purchase)
-        parts["revenue"].append(out.revenue)
-        parts["session"].append(index)
-        parts["step"].append(state.step)
-        keep = out.state.alive
-        state, index = out.state.take(keep), index[keep]
-    cat = {key: np.concatenate(value) for key, value in parts.items()}
-    log = SlateLog.from_arrays(
-        context=cat["context"], slate=cat["slate"], reward=cat["reward"], pscore=cat["pscore"],
-        pscore_item=cat["pscore_item"], catalog=world.catalog, purchase=cat["purchase"],
-        revenue=cat["revenue"], session_id=cat["session"], step=cat["step"],
-        metadata=LogMetadata(logging_policy=logger_policy.describe(), reward_type=world.reward_type,
-                             context_names=world.context_names,
-                             source=f"slatewise world (seed {world.seed})"),
-    )
-    return ComparisonLog(log, {k: np.concatenate(v) for k, v in dists.items()},
-                         {k: np.concatenate(v) for k, v in truths.items()})
+    recorder = TruthRecorder(world, agents)
+    rollout(world, logger_policy, n_sessions, np.random.default_rng([seed, 3]), on_step=recorder)
+    log = recorder.to_log(logger_policy.describe(), by_session=False)
+    return ComparisonLog(log, {k: np.concatenate(v) for k, v in recorder.dists.items()},
+                         {k: np.concatenate(v) for k, v in recorder.truths.items()})
 
 
 def _train_one(task: tuple[ExperimentConfig, int]) -> WorldAgent:
@@ -117,22 +94,19 @@ def _train_one(task: tuple[ExperimentConfig, int]) -> WorldAgent:
     world = build_world(config.data)
     seed = config.seeds[0]
     spec = config.policies[i]
-    if spec.name == "ppo":  # trained on whole sessions by stable-baselines3, not online here
-        return train_ppo_agent(world, spec.params, seed)
-    agent = build_agent(spec, world, seed)
-    rng = np.random.default_rng([seed, 4])
-    done = 0
-    while done < config.compare.train_sessions:
-        b = min(config.simulate.batch_sessions, config.compare.train_sessions - done)
-        run_round(world, agent, b, rng, learn=True)
-        done += b
+    agent = spec.trainer.build(spec.params, world, seed)
+    if spec.trainer.online:
+        train_online(world, agent, config.compare.train_sessions, config.simulate.batch_sessions,
+                     np.random.default_rng([seed, 4]))
     return agent
 
 
 def train_agents(config: ExperimentConfig, engine: Engine | None = None, *,
                  progress: bool = False) -> dict[str, WorldAgent]:
-    """Every configured policy, trained online for ``compare.train_sessions`` sessions, then frozen.
+    """Every configured policy, trained, then frozen.
 
+    A policy that learns online does so for ``compare.train_sessions`` sessions; one
+    trained before the run (``ppo``) comes trained from its trainer.
     Each policy trains in its own task (seeded by the config's first seed), so
     the agents are the same whatever the engine.
     """
@@ -150,8 +124,6 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine 
         One row per (policy, estimator): ``estimate``, ``low``, ``high``, ``truth``,
         ``covered`` (truth inside the interval), ``ess``, ``max_weight``, ``mean_weight``.
     """
-    from bandits.ope import estimate_all
-
     if config.data.source == "log":
         return compare_on_log(config, n_bootstrap=n_bootstrap)
     world = build_world(config.data)
@@ -178,8 +150,6 @@ def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.Da
     Policies are built for the log's catalog (``k`` = the log's slots on the page)
     and learn from the first half of the rows in log order; ``truth`` is NaN.
     """
-    from bandits.ope import estimate_all
-
     assert config.data.path is not None  # checked by the config
     log = load_parquet(config.data.path)
     if log.n_rounds < 4:

@@ -25,7 +25,10 @@ Example (``experiments/configs/demo.toml``)::
     params = { alpha = 0.5 }
 
 A typo in a key or an unknown policy name is an error that names the key and
-the choices; every problem is reported at once and nothing is written.
+the choices; every problem is reported at once and nothing is written. What
+an entry's ``params`` may hold is said by its trainer (:mod:`experiments.trainers`):
+a bandit's constructor parameters, or for ``ppo`` the ``[ppo]`` table of
+``slatewise train-ppo``.
 """
 
 from __future__ import annotations
@@ -34,17 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bandits import registered_policies
-from experiments.configs_schema import Checker, read_toml
+from bandits.ope import ESTIMATORS
+from experiments.configs_schema import REWARDS, Checker, read_toml
+from experiments.trainers import RESERVED_PARAMS, Trainer, trainer_for, trainer_names
 from simulator.errors import ConfigError, ConfigProblem
 
 DATA_SOURCES = ("world", "calibrated", "log")
-REWARDS = ("click", "purchase", "revenue")
-ENGINES = ("local",)
-# Filled in by the runner from the world, never by the user.
-RESERVED_PARAMS = ("n_items", "k", "dim_context", "seed")
-#: What a `ppo` entry may set: it is trained by stable-baselines3 in the world before it runs.
-PPO_PARAMS = ("train_steps", "num_envs", "learning_rate", "temperature", "net_arch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +58,20 @@ class DataSpec:
 
 @dataclass(frozen=True, slots=True)
 class PolicySpec:
-    """A registered policy, its label in reports and its constructor parameters."""
+    """A policy entry: its name, its label in reports and its parameters.
+
+    How the policy is built and trained (and which ``params`` it takes) is its
+    :attr:`trainer`'s business.
+    """
 
     name: str
     label: str
     params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trainer(self) -> Trainer:
+        """Builds the policy; says whether it learns online or is trained first and plays frozen."""
+        return trainer_for(self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +110,8 @@ class ExperimentConfig:
         return [p.label for p in self.policies]
 
 
-def known_estimators() -> tuple[str, ...]:
-    """Estimator names ``compare`` accepts."""
-    from experiments.compare import ESTIMATORS
-
-    return tuple(ESTIMATORS)
-
-
-def parse_config(raw: dict[str, Any], source: str = "config",
-                 base_dir: Path | None = None) -> ExperimentConfig:
+def parse_experiment_config(raw: dict[str, Any], source: str = "config",
+                            base_dir: Path | None = None) -> ExperimentConfig:
     """Validate a parsed TOML document into an :class:`ExperimentConfig`."""
     from simulator.world import LOGGING_POLICIES
 
@@ -168,7 +168,7 @@ def parse_config(raw: dict[str, Any], source: str = "config",
     cmp_raw = c.get(raw, "compare", dict, "", {})
     c.keys(cmp_raw, ("logging_policy", "log_sessions", "estimators", "train_sessions"), "compare.")
     est_raw = c.get(cmp_raw, "estimators", list, "compare.", ["ips", "snips", "dr"])
-    known = known_estimators()
+    known = tuple(ESTIMATORS)
     for i, e in enumerate(est_raw or []):
         if e not in known:
             c.fail(f"compare.estimators[{i}]", f"unknown estimator {e!r}; choose from {list(known)}")
@@ -180,7 +180,7 @@ def parse_config(raw: dict[str, Any], source: str = "config",
         train_sessions=c.get(cmp_raw, "train_sessions", int, "compare.", 1000, minimum=1),
     )
 
-    registry = registered_policies()
+    names = trainer_names()
     policies: list[PolicySpec] = []
     pol_raw = c.get(raw, "policies", list, "", None)
     if pol_raw is not None and not pol_raw:
@@ -191,20 +191,18 @@ def parse_config(raw: dict[str, Any], source: str = "config",
             c.fail(f"policies[{i}]", f"expected a table, found {entry!r}")
             continue
         c.keys(entry, ("name", "label", "params"), prefix)
-        pname = c.get(entry, "name", str, prefix, choices=sorted({*registry, "ppo"}))
+        pname = c.get(entry, "name", str, prefix, choices=names)
         label = c.get(entry, "label", str, prefix, pname or f"policy{i}")
         params = c.get(entry, "params", dict, prefix, {})
-        if (pname in registry or pname == "ppo") and params:
-            import inspect
-
-            allowed = (list(PPO_PARAMS) if pname == "ppo" else
-                       [p for p in inspect.signature(registry[pname].__init__).parameters
-                        if p not in ("self", *RESERVED_PARAMS)])
+        if pname in names and source_kind == "log" and not trainer_for(pname).online:
+            c.fail(f"{prefix}name", f"{pname!r} is trained in a world before it plays; data.source = 'log' "
+                   "has none (use data.source = 'world' or 'calibrated')")
+        if pname in names and params:
             for key in params:
                 if key in RESERVED_PARAMS:
                     c.fail(f"{prefix}params.{key}", "is set by the runner from the world; remove it")
-                elif key not in allowed:
-                    c.fail(f"{prefix}params.{key}", f"unknown parameter of {pname!r}; choose from {allowed}")
+            trainer_for(pname).check(c, {k: v for k, v in params.items() if k not in RESERVED_PARAMS},
+                                     f"{prefix}params.")
         if pname:
             policies.append(PolicySpec(pname, label or pname, dict(params or {})))
     labels = [p.label for p in policies]
@@ -215,10 +213,11 @@ def parse_config(raw: dict[str, Any], source: str = "config",
                             seeds=tuple(seeds), simulate=simulate, compare=compare, workers=workers or 0)
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
+def load_experiment_config(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment config file (paths inside resolve against its folder)."""
     p = Path(path)
-    return parse_config(read_toml(p), str(p), p.parent)
+    return parse_experiment_config(read_toml(p), str(p), p.parent)
 
 
-__all__ = ["ConfigError", "ConfigProblem", "ExperimentConfig", "PolicySpec", "load_config", "parse_config"]
+__all__ = ["ConfigError", "ConfigProblem", "ExperimentConfig", "PolicySpec", "load_experiment_config",
+           "parse_experiment_config"]

@@ -18,6 +18,9 @@ from typing import Any
 
 from simulator.errors import ConfigError, ConfigProblem
 
+#: What a run may be rewarded for (summed over the slate).
+REWARDS = ("click", "purchase", "revenue")
+
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file, turning syntax errors into a :class:`ConfigError`."""

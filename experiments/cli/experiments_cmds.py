@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from experiments.cli.output import emit_json, json_option
-from experiments.config import ExperimentConfig, load_config
+from experiments.config import ExperimentConfig, load_experiment_config
 from experiments.engine import Engine, make_engine
 from simulator.errors import ConfigError, EngineError
 
@@ -34,7 +34,7 @@ def _engine_for(name: str, workers: int | None, address: str | None) -> Engine:
 
 def _load(path: Path) -> ExperimentConfig:
     try:
-        return load_config(path)
+        return load_experiment_config(path)
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
 

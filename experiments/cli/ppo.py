@@ -21,12 +21,12 @@ from simulator.errors import ConfigError
 @json_option
 def train_ppo_cmd(config_path: Path, out: Path, resume: bool, progress: bool, as_json: bool) -> None:
     """Train PPO on the session environment; evaluate it against bandits on held-out seeds."""
-    from experiments.ppo.config import load_config
+    from experiments.ppo.config import load_train_config
     from experiments.ppo.train import train
     from simulator.errors import TrainingError
 
     try:
-        config = load_config(config_path)
+        config = load_train_config(config_path)
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
     bar = tqdm(total=config.ppo.total_steps, unit="step", unit_scale=True, desc="train-ppo",

@@ -1,6 +1,7 @@
 """The ``train-ppo`` config: frozen dataclasses read from TOML, every mistake reported at once.
 
-Layout (every key optional except where noted; see ``experiments/configs/ppo_session.toml``)::
+Layout (every key optional except where noted; see ``experiments/configs/ppo_session.toml``,
+whose settings are the defaults)::
 
     [world]      kind = "default" | "toy" | "calibrated", seed, reward = "click" | "purchase" | "revenue",
                  path = "world.json"  (kind = "calibrated": a world saved by ``slatewise world calibrate``),
@@ -12,6 +13,10 @@ Layout (every key optional except where noted; see ``experiments/configs/ppo_ses
     [eval]       every_steps, n_sessions, seeds (held out, >= 1), bandits, bandit_num_envs, temperature,
                  bandit_params = { name = { ... } }
     [checkpoint] every_steps, keep
+
+The ``[ppo]`` table is also what a ``ppo`` entry of an experiment config sets in its
+``params`` (:func:`parse_ppo_entry`): there ``train_steps`` is ``total_steps``,
+``temperature`` is ``eval.temperature``, and the runner sets ``seed`` and ``threads``.
 """
 
 from __future__ import annotations
@@ -20,15 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from experiments.configs_schema import Checker, read_toml
+from experiments.configs_schema import REWARDS, Checker, read_toml
 
-REWARDS = ("click", "purchase", "revenue")
 WORLDS = ("default", "toy", "calibrated")
 TOY_KEYS = ("n_items", "k", "n_types", "max_steps", "buy_prob", "checkout_prob", "abandon_prob")
 
 
 @dataclass(frozen=True, slots=True)
-class WorldConfig:
+class WorldSpec:
     """Which world the sessions come from, and what the agent is rewarded for.
 
     Attributes:
@@ -52,6 +56,9 @@ class WorldConfig:
 @dataclass(frozen=True, slots=True)
 class PPOConfig:
     """PPO hyperparameters (stable-baselines3 names) and the network.
+
+    The defaults are the settings of ``experiments/configs/ppo_session.toml``, the run
+    behind the figures of ``docs/ppo.md`` (the default world, revenue per session).
 
     Attributes:
         total_steps: environment steps (session steps) to train for.
@@ -85,25 +92,39 @@ class PPOConfig:
 
     total_steps: int = 1_000_000
     num_envs: int = 256
-    n_steps: int = 16
-    batch_size: int = 1024
+    n_steps: int = 32
+    batch_size: int = 2048
     n_epochs: int = 4
     learning_rate: float = 3e-4
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip_range: float = 0.2
-    ent_coef: float = 0.01
+    ent_coef: float = 0.003
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
-    net_arch: tuple[int, ...] = (64, 64)
+    net_arch: tuple[int, ...] = (128, 128)
     activation: str = "tanh"
-    item_features: bool = False
+    item_features: bool = True
     price_knots: int = 5
     free_item_scores: bool = True
-    anchor_relation: bool = False
-    reward_scale: float = 1.0
+    anchor_relation: bool = True
+    reward_scale: float = 0.01
     seed: int = 0
     threads: int = 1
+
+    @property
+    def rollout_size(self) -> int:
+        """Steps per PPO rollout: ``num_envs * n_steps``."""
+        return self.num_envs * self.n_steps
+
+    def batch_problem(self) -> str | None:
+        """Why ``batch_size`` does not fit the rollout (it must divide it), or None."""
+        rollout = self.rollout_size
+        if rollout % self.batch_size == 0:
+            return None
+        fit = max(d for d in range(1, min(rollout, 4096) + 1) if rollout % d == 0)
+        return (f"({self.batch_size}) must divide the rollout size num_envs * n_steps = {rollout}; "
+                f"e.g. batch_size = {fit}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +168,7 @@ class CheckpointConfig:
 class TrainConfig:
     """The whole ``train-ppo`` config."""
 
-    world: WorldConfig = field(default_factory=WorldConfig)
+    world: WorldSpec = field(default_factory=WorldSpec)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -180,8 +201,86 @@ def _int_list(chk: Checker, table: dict[str, Any], key: str, prefix: str, defaul
     return tuple(value)
 
 
-def parse_config(raw: dict[str, Any], source: str = "config",
-                 base_dir: str | Path | None = None) -> TrainConfig:
+#: Keys of the ``[ppo]`` table: the fields of :class:`PPOConfig`.
+PPO_KEYS = tuple(PPOConfig.__dataclass_fields__)
+_FLAGS = ("item_features", "free_item_scores", "anchor_relation")
+_LIMITS: dict[str, tuple[float, float | None]] = {
+    "total_steps": (1, None), "num_envs": (1, None), "n_steps": (1, None), "batch_size": (2, None),
+    "n_epochs": (1, None), "learning_rate": (0.0, 1.0), "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0),
+    "clip_range": (0.0, 1.0), "ent_coef": (0.0, None), "vf_coef": (0.0, None),
+    "max_grad_norm": (0.0, None), "seed": (0, None), "threads": (1, 64), "price_knots": (0, 64),
+    "reward_scale": (1e-9, None)}
+#: What a ``ppo`` entry of an experiment config sets in ``params`` (the runner sets seed and threads).
+ENTRY_KEYS = ("train_steps", "temperature",
+              *(key for key in PPO_KEYS if key not in ("total_steps", "seed", "threads")))
+
+
+def parse_ppo_table(chk: Checker, table: dict[str, Any], prefix: str, **fixed: Any) -> PPOConfig:
+    """The :class:`PPOConfig` of a ``[ppo]`` table (keys already checked), problems named ``prefix + key``.
+
+    ``fixed`` fields are set by the caller and not read from ``table``; the others
+    default to :class:`PPOConfig`'s.
+    """
+    d = PPOConfig()
+    values: dict[str, Any] = dict(fixed)
+    for name in PPO_KEYS:
+        if name in fixed:
+            continue
+        default = getattr(d, name)
+        if name == "net_arch":
+            values[name] = _int_list(chk, table, name, prefix, d.net_arch, 1)
+        elif name == "activation":
+            values[name] = chk.get(table, name, str, prefix, d.activation, choices=["tanh", "relu"])
+        elif name in _FLAGS:
+            values[name] = chk.get(table, name, bool, prefix, default)
+        else:
+            kind: type = int if isinstance(default, int) else float
+            lo, hi = _LIMITS[name]
+            values[name] = chk.get(table, name, kind, prefix, default, minimum=lo, maximum=hi)
+    if not values["free_item_scores"] and not values["item_features"]:
+        chk.fail(f"{prefix}free_item_scores",
+                 f"false needs {prefix}item_features = true (items need some score)")
+    if values["anchor_relation"] and not values["item_features"]:
+        chk.fail(f"{prefix}anchor_relation",
+                 f"needs {prefix}item_features = true (it relates item features to the anchor's)")
+    return PPOConfig(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class PPOEntry:
+    """A ``ppo`` entry of an experiment config: what to train before the run, and how it then plays.
+
+    Attributes:
+        ppo: the training settings (``total_steps`` from ``train_steps``, ``seed`` the run's seed).
+        temperature: Plackett-Luce temperature of the trained policy as it plays.
+    """
+
+    ppo: PPOConfig
+    temperature: float
+
+
+def parse_ppo_entry(chk: Checker, params: dict[str, Any], prefix: str, seed: int = 0) -> PPOEntry:
+    """Read an experiment entry's ``params`` (:data:`ENTRY_KEYS`), recording problems in ``chk``.
+
+    Args:
+        chk: collects the problems, each named ``prefix + key``.
+        params: the entry's parameters.
+        prefix: e.g. ``"policies[3].params."``.
+        seed: the run's seed (PPO's training seed and the policy's).
+    """
+    chk.keys(params, ENTRY_KEYS, prefix)
+    d = PPOConfig()
+    steps = chk.get(params, "train_steps", int, prefix, d.total_steps, minimum=1)
+    temperature = chk.get(params, "temperature", float, prefix, EvalConfig().temperature, minimum=1e-6)
+    ppo = parse_ppo_table(chk, params, prefix, total_steps=steps, seed=seed, threads=1)
+    problem = ppo.batch_problem() if ppo.batch_size >= 2 and ppo.rollout_size >= 1 else None
+    if problem is not None:
+        chk.fail(f"{prefix}batch_size", problem)
+    return PPOEntry(ppo, temperature)
+
+
+def parse_train_config(raw: dict[str, Any], source: str = "config",
+                       base_dir: str | Path | None = None) -> TrainConfig:
     """Build a :class:`TrainConfig` from parsed TOML; raise ``ConfigError`` listing every problem."""
     chk = Checker()
     chk.keys(raw, ["world", "ppo", "eval", "checkpoint"], "")
@@ -217,38 +316,13 @@ def parse_config(raw: dict[str, Any], source: str = "config",
     elif world_path is not None:
         chk.fail("world.path", f"is only read when world.kind = \"calibrated\", found kind = {world_kind!r}; "
                  "remove it or set the kind")
-    world = WorldConfig(kind=world_kind,
-                        seed=chk.get(w, "seed", int, "world.", 0, minimum=0),
-                        reward=chk.get(w, "reward", str, "world.", "revenue", choices=REWARDS),
-                        toy=dict(toy or {}), path=world_path)
+    world = WorldSpec(kind=world_kind,
+                      seed=chk.get(w, "seed", int, "world.", 0, minimum=0),
+                      reward=chk.get(w, "reward", str, "world.", "revenue", choices=REWARDS),
+                      toy=dict(toy or {}), path=world_path)
 
-    p, d = tables["ppo"], PPOConfig()
-    special = ("net_arch", "activation", "item_features", "free_item_scores", "anchor_relation")
-    fields = [f for f in PPOConfig.__dataclass_fields__ if f not in special]
-    chk.keys(p, [*fields, *special], "ppo.")
-    limits: dict[str, tuple[float, float | None]] = {
-        "total_steps": (1, None), "num_envs": (1, None), "n_steps": (1, None), "batch_size": (2, None),
-        "n_epochs": (1, None), "learning_rate": (0.0, 1.0), "gamma": (0.0, 1.0), "gae_lambda": (0.0, 1.0),
-        "clip_range": (0.0, 1.0), "ent_coef": (0.0, None), "vf_coef": (0.0, None),
-        "max_grad_norm": (0.0, None), "seed": (0, None), "threads": (1, 64), "price_knots": (0, 64),
-        "reward_scale": (1e-9, None)}
-    values: dict[str, Any] = {}
-    for name in fields:
-        default = getattr(d, name)
-        kind: type = int if isinstance(default, int) else float
-        lo, hi = limits[name]
-        values[name] = chk.get(p, name, kind, "ppo.", default, minimum=lo, maximum=hi)
-    values["net_arch"] = _int_list(chk, p, "net_arch", "ppo.", d.net_arch, 1)
-    values["activation"] = chk.get(p, "activation", str, "ppo.", d.activation, choices=["tanh", "relu"])
-    values["item_features"] = chk.get(p, "item_features", bool, "ppo.", d.item_features)
-    values["free_item_scores"] = chk.get(p, "free_item_scores", bool, "ppo.", d.free_item_scores)
-    values["anchor_relation"] = chk.get(p, "anchor_relation", bool, "ppo.", d.anchor_relation)
-    if not values["free_item_scores"] and not values["item_features"]:
-        chk.fail("ppo.free_item_scores", "false needs ppo.item_features = true (items need some score)")
-    if values["anchor_relation"] and not values["item_features"]:
-        chk.fail("ppo.anchor_relation", "needs ppo.item_features = true (it relates item features to the "
-                 "anchor's)")
-    ppo = PPOConfig(**values)
+    chk.keys(tables["ppo"], PPO_KEYS, "ppo.")
+    ppo = parse_ppo_table(chk, tables["ppo"], "ppo.")
 
     e, de = tables["eval"], EvalConfig()
     chk.keys(e, ["every_steps", "n_sessions", "seeds", "bandits", "bandit_params", "bandit_num_envs",
@@ -286,13 +360,14 @@ def parse_config(raw: dict[str, Any], source: str = "config",
     return TrainConfig(world=world, ppo=ppo, eval=evalc, checkpoint=ckpt)
 
 
-def load_config(path: str | Path) -> TrainConfig:
+def load_train_config(path: str | Path) -> TrainConfig:
     """Read and validate a ``train-ppo`` TOML config."""
-    return parse_config(read_toml(path), str(path), base_dir=Path(path).parent)
+    return parse_train_config(read_toml(path), str(path), base_dir=Path(path).parent)
 
 
 def _bandit_names() -> set[str]:
+    """Registered policies that learn online (a class declaring ``learns_online = False`` does not)."""
     import bandits  # noqa: F401  (registers every bandit policy)
     from bandits import registered_policies
 
-    return set(registered_policies()) - {"ppo"}
+    return {name for name, cls in registered_policies().items() if getattr(cls, "learns_online", True)}

@@ -24,7 +24,7 @@ from gymnasium.vector import VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
 
 from bandits.ppo import observation_space
-from experiments.ppo.config import WorldConfig
+from experiments.ppo.config import WorldSpec
 from simulator.envs import BatchSessionEnv, ToyWorld, WorldLike
 from simulator.envs.sb3 import SB3BatchEnv
 
@@ -87,7 +87,7 @@ def anchor_relation(world: WorldLike) -> dict[str, Any] | None:
             "value_context": names.index("anchor_log_price"), "value_item": len(categories)}
 
 
-def make_world(cfg: WorldConfig) -> WorldLike:
+def make_world(cfg: WorldSpec) -> WorldLike:
     """The world a config names: ``World.default(seed)``, a :class:`ToyWorld` or a saved world."""
     if cfg.kind == "toy":
         args: dict[str, Any] = {key: (int(v) if key in _TOY_INTS else float(v)) for key, v in cfg.toy.items()}

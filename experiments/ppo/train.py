@@ -34,10 +34,11 @@ from stable_baselines3.common.logger import Logger
 
 from bandits import SlatePolicy
 from bandits.ppo import PLSlateActorCritic, PPOSlatePolicy, network_kwargs
+from experiments.agents import WorldAgent
 from experiments.plots import learning_curves
 from experiments.ppo.config import TrainConfig
 from experiments.ppo.envs import anchor_relation, item_features, make_vec_env, make_world
-from experiments.ppo.evaluate import OnlineBandit, WorldPolicy, session_values, t_interval
+from experiments.ppo.evaluate import OnlineBandit, session_values, t_interval
 from simulator.envs import WorldLike
 from simulator.envs.session import context_stats
 from simulator.errors import TrainingError
@@ -45,16 +46,16 @@ from simulator.errors import TrainingError
 logger = logging.getLogger(__name__)
 
 GOAL_RATIO = 1.10
+#: PPO's row in the learning curves and the summary (every other row is a bandit).
+PPO_LABEL = "ppo"
 CURVE_COLUMNS = ["step", "policy", "seed", "reward_per_session", "revenue_per_session", "steps_per_session"]
 
 
 def check_fits(config: TrainConfig, world: WorldLike) -> None:
     """Raise :class:`TrainingError` when the PPO batch sizes do not divide the rollout."""
-    rollout = config.ppo.num_envs * config.ppo.n_steps
-    if rollout % config.ppo.batch_size:
-        raise TrainingError(f"`ppo.batch_size` ({config.ppo.batch_size}) must divide the rollout size "
-                            f"ppo.num_envs * ppo.n_steps = {rollout}; e.g. batch_size = "
-                            f"{max(d for d in range(1, rollout + 1) if rollout % d == 0 and d <= 4096)}.")
+    problem = config.ppo.batch_problem()
+    if problem is not None:
+        raise TrainingError(f"`ppo.batch_size` {problem}.")
     if int(world.n_items) < int(world.k):
         raise TrainingError(f"the world has n_items = {world.n_items} < k = {world.k}.")
     if config.ppo.anchor_relation and anchor_relation(world) is None:
@@ -99,7 +100,7 @@ class _Run:
         """Evaluate PPO and every bandit (advanced to ``steps``) on the held-out seeds."""
         began = time.perf_counter()
         cfg = self.config
-        policies: dict[str, SlatePolicy | WorldPolicy] = {"ppo": ppo_policy(model, self.world, cfg)}
+        policies: dict[str, SlatePolicy | WorldAgent] = {PPO_LABEL: ppo_policy(model, self.world, cfg)}
         for bandit in self.bandits:
             bandit.advance(steps - bandit.steps)
             policies[bandit.name] = bandit.frozen()
@@ -233,6 +234,24 @@ def build_model(config: TrainConfig, world: WorldLike, seed_offset: int = 0) -> 
     return model
 
 
+def train_frozen(config: TrainConfig, world: WorldLike) -> PPOSlatePolicy:
+    """PPO trained on ``world`` for ``ppo.total_steps`` steps, returned as its (frozen) slate policy.
+
+    What an experiment's ``ppo`` entry runs before it plays (no evaluation, no
+    checkpoints, nothing written); torch uses ``ppo.threads`` threads and is seeded
+    with ``ppo.seed``.
+
+    Raises:
+        TrainingError: the config does not fit the world (see :func:`check_fits`).
+    """
+    check_fits(config, world)
+    th.set_num_threads(config.ppo.threads)
+    th.manual_seed(config.ppo.seed)
+    model = build_model(config, world)
+    model.learn(config.ppo.total_steps)
+    return ppo_policy(model, world, config)
+
+
 def train(config: TrainConfig, out: str | Path, *, resume: bool = False,
           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train, evaluate against the bandits, and write everything into ``out``.
@@ -294,7 +313,7 @@ def summarize(config: TrainConfig, per_seed: dict[str, list[float]], steps: int,
               seconds: float) -> dict[str, Any]:
     """The final comparison: each policy's reward per session over seeds, PPO / best bandit."""
     values = {name: t_interval(np.asarray(v)) for name, v in per_seed.items()}
-    bandits = [name for name in per_seed if name != "ppo"]
+    bandits = [name for name in per_seed if name != PPO_LABEL]
     summary: dict[str, Any] = {
         "world": config.world.kind, "world_seed": config.world.seed, "reward": config.world.reward,
         # train_seconds is PPO alone: evaluation, the bandits and checkpoints are excluded.
@@ -304,9 +323,9 @@ def summarize(config: TrainConfig, per_seed: dict[str, list[float]], steps: int,
                                for name, iv in values.items()},
         "goal_ratio": GOAL_RATIO,
     }
-    if bandits and "ppo" in per_seed:
+    if bandits and PPO_LABEL in per_seed:
         best = max(bandits, key=lambda name: values[name].mean)
-        ppo = np.asarray(per_seed["ppo"])
+        ppo = np.asarray(per_seed[PPO_LABEL])
         other = np.asarray(per_seed[best])
         ratio = t_interval(ppo / np.where(other > 0, other, np.nan)) if (other > 0).all() else None
         summary["best_bandit"] = best

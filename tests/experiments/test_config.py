@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from experiments.cli import main
-from experiments.config import load_config
+from experiments.config import load_experiment_config
 from experiments.runs import DEMO_CONFIG
 from simulator.errors import ConfigError
 
@@ -37,13 +37,13 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_demo_config_loads() -> None:
-    cfg = load_config(DEMO_CONFIG)
+    cfg = load_experiment_config(DEMO_CONFIG)
     assert "LinUCB" in cfg.labels
     assert cfg.data.source == "world"
 
 
 def test_good_config(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, GOOD))
+    cfg = load_experiment_config(write(tmp_path, GOOD))
     assert cfg.seeds == (0, 1)
     assert cfg.policies[1].params == {"alpha": 0.5}
     assert cfg.labels == ["uniform", "LinUCB"]
@@ -73,14 +73,14 @@ BAD = [
 @pytest.mark.parametrize(("text", "message"), BAD)
 def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_config(write(tmp_path, text))
+        load_experiment_config(write(tmp_path, text))
 
 
 def test_every_problem_at_once(tmp_path: Path) -> None:
     text = GOOD.replace("seeds", "sedes").replace('name = "linucb"', 'name = "lin"').replace(
         "sessions = 40", "sessions = 0")
     with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text))
+        load_experiment_config(write(tmp_path, text))
     keys = {p.key for p in info.value.problems}
     assert keys == {"sedes", "policies[1].name", "simulate.sessions"}
 

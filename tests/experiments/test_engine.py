@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from experiments.config import parse_config
+from experiments.config import parse_experiment_config
 from experiments.engine import LocalEngine, make_engine
 from experiments.simulate import metrics_frame, run_all
 from simulator.errors import EngineError
@@ -56,20 +56,22 @@ def ray_engine() -> Iterator[Any]:
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # starting Ray takes tens of seconds on a shared machine
 @pytest.mark.xdist_group("ray")
 def test_ray_simulate_equals_local(ray_engine: Any) -> None:
-    cfg = parse_config(CONFIG)
+    cfg = parse_experiment_config(CONFIG)
     local = metrics_frame(run_all(cfg, workers=1, progress=False))
     on_ray = metrics_frame(run_all(cfg, engine=ray_engine, progress=False))
     pd.testing.assert_frame_equal(local, on_ray)
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # starting Ray takes tens of seconds on a shared machine
 @pytest.mark.xdist_group("ray")
 def test_ray_compare_equals_local(ray_engine: Any) -> None:
     from experiments.compare import compare
 
-    cfg = parse_config(CONFIG)
+    cfg = parse_experiment_config(CONFIG)
     local = compare(cfg, n_bootstrap=50, engine=LocalEngine(1))
     on_ray = compare(cfg, n_bootstrap=50, engine=ray_engine)
     pd.testing.assert_frame_equal(local, on_ray)

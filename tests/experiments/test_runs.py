@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import parse_config
+from experiments.config import parse_experiment_config
 from experiments.runs import run
 from simulator.logs import import_obd, save_parquet
 from simulator.world import UniformPolicy, World, policy_value
@@ -25,7 +25,7 @@ SMALL = {
 
 
 def test_world_run_writes_the_report_and_true_numbers(tmp_path: Path) -> None:
-    summary = run(parse_config(SMALL), tmp_path, workers=1, progress=False)
+    summary = run(parse_experiment_config(SMALL), tmp_path, workers=1, progress=False)
     for name in ("report.html", "report.md", "summary.json", "metrics.parquet"):
         assert (tmp_path / name).is_file()
     html = (tmp_path / "report.html").read_text()
@@ -54,7 +54,7 @@ def test_world_run_writes_the_report_and_true_numbers(tmp_path: Path) -> None:
 def test_log_source_compare_scores_the_second_half(tmp_path: Path, obd_dir: Path) -> None:
     log_path = tmp_path / "men.parquet"
     save_parquet(import_obd(obd_dir, policy="random", campaign="men"), log_path)
-    cfg = parse_config({"name": "obd", "seeds": [0], "data": {"source": "log", "path": str(log_path)},
+    cfg = parse_experiment_config({"name": "obd", "seeds": [0], "data": {"source": "log", "path": str(log_path)},
                         "compare": {"estimators": ["ips", "snips"]}, "policies": [{"name": "uniform"}]})
     summary = run(cfg, tmp_path / "out", simulate=False, progress=False)
     est = summary["compare"]["policies"]["uniform"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.ppo.config import load_config, parse_config
+from experiments.ppo.config import load_train_config, parse_train_config
 from simulator.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.mark.parametrize("name", ["ppo_session.toml", "ppo_tiny.toml", "ppo_obd.toml"])
 def test_shipped_configs_load(name: str) -> None:
-    config = load_config(ROOT / "experiments" / "configs" / name)
+    config = load_train_config(ROOT / "experiments" / "configs" / name)
     assert len(config.eval.seeds) >= 3
     assert config.ppo.seed not in config.eval.seeds
     rollout = config.ppo.num_envs * config.ppo.n_steps
@@ -22,15 +22,21 @@ def test_shipped_configs_load(name: str) -> None:
 
 
 def test_session_config_is_the_issue_setting() -> None:
-    config = load_config(ROOT / "experiments" / "configs" / "ppo_session.toml")
+    config = load_train_config(ROOT / "experiments" / "configs" / "ppo_session.toml")
     assert config.world.kind == "default" and config.world.reward == "revenue"
     assert len(config.eval.seeds) >= 5
 
 
 def test_defaults_and_round_trip() -> None:
-    config = parse_config({})
-    assert config.world.reward == "revenue" and config.ppo.net_arch == (64, 64)
-    assert parse_config(config.to_json()) == config
+    config = parse_train_config({})
+    assert config.world.reward == "revenue" and config.ppo.net_arch == (128, 128)
+    assert parse_train_config(config.to_json()) == config
+
+
+def test_the_defaults_are_the_documented_run() -> None:
+    """One set of PPO defaults: those of ppo_session.toml, behind docs/ppo.md's figures."""
+    session = load_train_config(ROOT / "experiments" / "configs" / "ppo_session.toml")
+    assert parse_train_config({}).ppo == session.ppo
 
 
 BAD = [
@@ -50,7 +56,8 @@ BAD = [
     pytest.param({"eval": {"bandit_num_envs": 0}}, r"`eval.bandit_num_envs`: must be >= 1", id="bandit-envs"),
     pytest.param({"checkpoint": {"keep": 0}}, r"`checkpoint.keep`: must be >= 1", id="keep"),
     pytest.param({"ppo": []}, r"`ppo`: expected a table", id="not-a-table"),
-    pytest.param({"ppo": {"anchor_relation": True}}, r"`ppo.anchor_relation`: needs ppo.item_features = true",
+    pytest.param({"ppo": {"anchor_relation": True, "item_features": False}},
+                 r"`ppo.anchor_relation`: needs ppo.item_features = true",
                  id="relation-without-features"),
     pytest.param({"world": {"kind": "calibrated"}}, r"`world.path`: is required when world.kind = \"calibrated\"",
                  id="calibrated-without-path"),
@@ -64,23 +71,23 @@ BAD = [
 @pytest.mark.parametrize(("raw", "message"), BAD)
 def test_bad_configs_name_the_key(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        parse_config(raw)
+        parse_train_config(raw)
 
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_config({"ppo": {"num_envs": 0, "n_steps": 0, "colour": 1}})
+        parse_train_config({"ppo": {"num_envs": 0, "n_steps": 0, "colour": 1}})
     assert len(info.value.problems) == 3
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no config file"):
-        load_config(tmp_path / "nope.toml")
+        load_train_config(tmp_path / "nope.toml")
 
 
 def test_calibrated_world_path_is_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "w.json").write_text("{}")
     (tmp_path / "run.toml").write_text('[world]\nkind = "calibrated"\npath = "w.json"\nreward = "click"\n')
-    config = load_config(tmp_path / "run.toml")
+    config = load_train_config(tmp_path / "run.toml")
     assert config.world.path == str(tmp_path / "w.json")
-    assert parse_config(config.to_json()) == config
+    assert parse_train_config(config.to_json()) == config

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.ppo.config import parse_config
+from experiments.ppo.config import parse_train_config
 from experiments.ppo.envs import anchor_relation, item_features, make_world
 from simulator.envs import ToyWorld
 from simulator.logs import import_obd
@@ -40,7 +40,7 @@ def calibrated_world(obd_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_a_calibrated_world_loads_with_its_relation(calibrated_world: Path) -> None:
-    config = parse_config({"world": {"kind": "calibrated", "path": str(calibrated_world), "reward": "click"}})
+    config = parse_train_config({"world": {"kind": "calibrated", "path": str(calibrated_world), "reward": "click"}})
     world = make_world(config.world)
     assert isinstance(world, World) and world.n_items == 34
     relation = anchor_relation(world)

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from bandits import make_policy
-from experiments.ppo.evaluate import OnlineBandit, bandit_policy, session_values, t_interval
+from experiments.ppo.evaluate import OnlineBandit, session_values, t_interval
 from simulator.envs import ToyWorld
 
 
@@ -49,34 +49,3 @@ def test_t_interval_hand_computed() -> None:
     assert iv.mean == 2.0 and iv.n == 3
     assert iv.low == pytest.approx(2.0 - half) and iv.high == pytest.approx(2.0 + half)
     assert t_interval(np.array([4.0])).to_json() == {"mean": 4.0, "low": 4.0, "high": 4.0, "n": 1}
-
-
-def test_anchored_bandit_sees_the_anchor_and_climbs_the_ladder() -> None:
-    from simulator.world import World
-
-    world = World.default(seed=0)
-    placed = bandit_policy("upsell", world, seed=0)
-    assert placed.anchored and placed.policy.dim_context == world.dim_context + 1
-    state = world.new_sessions(200, np.random.default_rng(4))
-    ctx = placed.context(world, state)
-    np.testing.assert_array_equal(ctx[:, -1], state.anchor)
-    slate = placed.policy.select(ctx, eligible=world.eligible(state)).slate
-    # The ladder's first rung, from the catalog alone: the cheapest item of the anchor's category
-    # dearer than the anchor (when there is one) is on the slate.
-    cat, price = world.params.item_category, world.params.price
-    for row in range(200):
-        a = state.anchor[row]
-        rung = np.flatnonzero((cat == cat[a]) & (price > price[a]))
-        if rung.size:
-            assert rung[np.argmin(price[rung])] in slate[row]
-
-
-def test_bandits_get_what_the_world_knows() -> None:
-    from simulator.world import World
-
-    world = World.default(seed=0)
-    placed = bandit_policy("linucb", world, seed=0)
-    assert not placed.anchored
-    assert placed.policy.get_params()["examination"] == tuple(world.position_bias.tolist())
-    hybrid = bandit_policy("hybrid_linucb", world, seed=0).policy
-    np.testing.assert_array_equal(hybrid.get_params()["item_features"], world.catalog.features)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from bandits import SlatePolicy
 from bandits.ppo import PPOSlatePolicy
 from experiments.cli import main
-from experiments.ppo.config import load_config, parse_config
+from experiments.ppo.config import load_train_config, parse_train_config
 from experiments.ppo.train import summarize, train
 from simulator.envs import BatchSessionEnv, ToyWorld
 from simulator.errors import TrainingError
@@ -67,14 +67,14 @@ def check_reloads(out: Path) -> None:
 def check_resume(out: Path, tmp_path: Path) -> None:
     longer = tmp_path / "longer.toml"
     longer.write_text(TINY.read_text().replace("total_steps = 12_288", "total_steps = 16_384"))
-    summary = train(load_config(longer), out, resume=True)
+    summary = train(load_train_config(longer), out, resume=True)
     assert summary["steps"] == 16_384
     curves = pd.read_csv(out / "learning_curves.csv")
     assert sorted(curves["step"].unique()) == [4_096, 8_192, 12_288, 16_384]
     changed = tmp_path / "changed.toml"
     changed.write_text(TINY.read_text().replace("learning_rate = 0.003", "learning_rate = 0.001"))
     with pytest.raises(TrainingError, match=r"ppo.learning_rate changed"):
-        train(load_config(changed), out, resume=True)
+        train(load_train_config(changed), out, resume=True)
 
 
 @pytest.mark.slow
@@ -96,7 +96,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_batch_size_must_divide_the_rollout(tmp_path: Path) -> None:
-    config = parse_config({"world": {"kind": "toy"}, "ppo": {"num_envs": 10, "n_steps": 3,
+    config = parse_train_config({"world": {"kind": "toy"}, "ppo": {"num_envs": 10, "n_steps": 3,
                                                               "batch_size": 7}})
     with pytest.raises(TrainingError, match=r"`ppo.batch_size` \(7\) must divide the rollout size"):
         train(config, tmp_path)
@@ -111,7 +111,7 @@ def test_bad_config_file_exits_with_the_key(tmp_path: Path) -> None:
 
 
 def test_summary_hand_computed() -> None:
-    config = parse_config({"world": {"kind": "toy"}})
+    config = parse_train_config({"world": {"kind": "toy"}})
     summary = summarize(config, {"ppo": [2.0, 4.0], "a": [1.0, 2.0], "b": [1.0, 1.0]}, steps=10, seconds=1.0)
     assert summary["best_bandit"] == "a"  # mean 1.5 beats 1.0
     # PPO / a is 2 on both seeds: a zero-width interval at 2, above the 1.10 goal.
@@ -124,7 +124,7 @@ def test_summary_hand_computed() -> None:
 
 
 def test_cli_prints_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    config = load_config(TINY)
+    config = load_train_config(TINY)
     fake = summarize(config, {"ppo": [3.0, 3.3, 3.6], "uniform": [1.0, 1.1, 1.2]}, steps=12_288, seconds=2.0)
     monkeypatch.setattr("experiments.ppo.train.train", lambda *args, **kwargs: fake)
     result = CliRunner().invoke(main, ["train-ppo", "--config", str(TINY), "--out", str(tmp_path),
