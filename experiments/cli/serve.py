@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from serving.config import load_config
+from serving.config import load_serving_config
 from simulator.errors import ConfigError
 
 
@@ -36,7 +36,7 @@ def serve_cmd(config_path: Path | None, host: str, port: int, workers: int, thre
 
     path = None if config_path is None else config_path.resolve()
     try:  # fail here, once, with the key at fault, rather than in every worker
-        cfg = load_config(path)
+        cfg = load_serving_config(path)
         ModelHub(cfg, resolve_shape(cfg))
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
@@ -49,7 +49,7 @@ def serve_cmd(config_path: Path | None, host: str, port: int, workers: int, thre
         def load(self) -> Any:
             from serving import create_app
 
-            return create_app(load_config(path))
+            return create_app(load_serving_config(path))
 
     click.echo(f"slatewise serving on http://{host}:{port} ({workers} workers x {threads} threads)",
                err=True)
