@@ -138,6 +138,8 @@ class ServingConfig:
             answers, errors and metrics, without Flask's per-request machinery; the
             service refuses to start if Flask request hooks are registered); false
             sends slates through the Flask route like every other request.
+        client_timeout_s: seconds a worker thread waits for more of a request before it
+            gives up on the client (a stalled body is answered 408).
         client_key: when set, ``POST /v1/rewards`` requires ``Authorization: Bearer
             <client_key>`` (the shop's backend holds it); empty accepts rewards
             carrying any event token this service issued.
@@ -160,6 +162,7 @@ class ServingConfig:
     reload_interval_s: float = 0.5
     learner: bool = True
     slates_app: bool = True
+    client_timeout_s: float = 5.0
     client_key: str = ""
     experiments: tuple[ABExperimentConfig, ...] = field(default_factory=_default_experiments)
 
@@ -179,7 +182,7 @@ _SCALAR_TYPES: dict[str, type] = {
     "max_body_bytes": int, "max_abs_context": float, "synchronous": str, "world_seed": int,
     "n_items": int, "k": int,
     "dim_context": int, "learn_interval_s": float, "reload_interval_s": float, "learner": bool,
-    "slates_app": bool, "client_key": str,
+    "slates_app": bool, "client_key": str, "client_timeout_s": float,
 }
 
 
@@ -190,7 +193,8 @@ def _validate(cfg: ServingConfig) -> None:
     if cfg.synchronous.upper() not in SYNCHRONOUS_MODES:
         raise ConfigError(f"`serving.synchronous` must be one of {list(SYNCHRONOUS_MODES)}, found "
                           f"{cfg.synchronous!r}.")
-    for name in ("reward_window_s", "learn_interval_s", "reload_interval_s", "max_abs_context"):
+    for name in ("reward_window_s", "learn_interval_s", "reload_interval_s", "max_abs_context",
+                 "client_timeout_s"):
         value = getattr(cfg, name)
         if not math.isfinite(value) or value <= 0:
             raise ConfigError(f"`serving.{name}` must be a positive number of seconds, found {value!r}.")

@@ -11,9 +11,13 @@ from serving.config import load_serving_config
 from simulator.errors import ConfigError
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
-    """Gunicorn settings: threaded workers with keep-alive, access log off (metrics instead)."""
-    return {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
+def gunicorn_options(host: str, port: int, workers: int, threads: int,
+                     client_timeout_s: float = 5.0) -> dict[str, Any]:
+    """Gunicorn settings: threaded workers whose reads time out, keep-alive, no access log (metrics)."""
+    from serving.worker import worker_class
+
+    return {"bind": f"{host}:{port}", "workers": workers, "worker_class": worker_class(client_timeout_s),
+            "threads": threads,
             "keepalive": 5, "timeout": 30, "graceful_timeout": 10, "accesslog": None,
             "errorlog": "-", "loglevel": "warning", "preload_app": False}
 
@@ -28,7 +32,14 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
               help="Threads per worker (requests one worker works on at once).")
 def serve_cmd(config_path: Path | None, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve slates over HTTP under gunicorn (Ctrl-C stops it)."""
+    """Serve slates over HTTP under gunicorn (Ctrl-C stops it).
+
+    Each worker thread gives up on a client that stops sending its request for
+    serving.client_timeout_s seconds (default 5; a stalled body is answered 408), so
+    stalled clients cannot hold every thread. A client that drips a byte at a time
+    still holds one: in front of untrusted clients run a buffering proxy (nginx with
+    its default proxy_request_buffering on; docs/serving.md has the config).
+    """
     from gunicorn.app.base import BaseApplication
 
     from serving.catalog import resolve_shape
@@ -43,7 +54,7 @@ def serve_cmd(config_path: Path | None, host: str, port: int, workers: int, thre
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            for key, value in gunicorn_options(host, port, workers, threads).items():
+            for key, value in gunicorn_options(host, port, workers, threads, cfg.client_timeout_s).items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:

@@ -202,16 +202,16 @@ def outcome_batch(conn: sqlite3.Connection, current: Totals, expired_before: flo
                                         .fetchone()[0])
     top = max(top, current.decision_cursor)
     lo = current.decision_cursor
-    conn.execute("INSERT INTO assignments (experiment, user_id, arm, traffic_version, event_id) "
-                 "SELECT experiment, user_id, arm, traffic_version, event_id FROM decisions "
-                 "WHERE event_id > ? AND event_id <= ? ORDER BY event_id "
-                 "ON CONFLICT (experiment, user_id) DO NOTHING", (lo, top))
+    first: dict[tuple[str, int, str], int] = {}
+    for r in conn.execute("INSERT INTO assignments (experiment, user_id, arm, traffic_version, event_id) "
+                          "SELECT experiment, user_id, arm, traffic_version, event_id FROM decisions "
+                          "WHERE event_id > ? AND event_id <= ? ORDER BY event_id "
+                          "ON CONFLICT (experiment, user_id) DO NOTHING "
+                          "RETURNING experiment, traffic_version, arm", (lo, top)).fetchall():
+        key = (r[0], int(r[1]), r[2])  # only the users seen for the first time come back
+        first[key] = first.get(key, 0) + 1
     decided = {(r[0], int(r[1]), r[2]): int(r[3]) for r in conn.execute(
         "SELECT experiment, traffic_version, arm, count(*) FROM decisions "
-        "WHERE event_id > ? AND event_id <= ? "
-        "GROUP BY experiment, traffic_version, arm", (lo, top))}
-    first = {(r[0], int(r[1]), r[2]): int(r[3]) for r in conn.execute(
-        "SELECT experiment, traffic_version, arm, count(*) FROM assignments "
         "WHERE event_id > ? AND event_id <= ? "
         "GROUP BY experiment, traffic_version, arm", (lo, top))}
     counts = tuple((e, v, a, n, first.get((e, v, a), 0)) for (e, v, a), n in sorted(decided.items()))
