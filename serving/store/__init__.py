@@ -1,7 +1,7 @@
 """The event store: decisions, rewards, traffic history and running totals behind one interface.
 
 :class:`EventStore` (``base``) is the interface; :class:`SQLiteStore` (``sqlite``,
-with its tables in ``schema``, its writer thread in ``writer`` and its reads in
+with its tables in ``schema``, its write queue in ``writer`` and its reads in
 ``queries``) is the embedded backend; results are the frozen records of ``records``
 and ``totals``. :func:`open_store` builds the backend a configuration names.
 """

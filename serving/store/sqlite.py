@@ -1,6 +1,6 @@
 """The SQLite event store: one file in WAL mode, shared by every worker process of one machine.
 
-Writes go through the process's writer thread (:mod:`serving.store.writer`);
+Writes go through the process's write queue (:mod:`serving.store.writer`);
 reads use one connection per thread. In WAL mode with ``synchronous=NORMAL`` a
 committed transaction survives a killed process (it is in the WAL file);
 ``synchronous=FULL`` also survives power loss. Request connections checkpoint
@@ -80,7 +80,7 @@ class SQLiteStore(EventStore):
         return conn
 
     def close(self) -> None:
-        """Close this thread's read connection and stop the writer (both reopen when next needed).
+        """Close this thread's read connection and the write connection (both reopen when next needed).
 
         Other threads' read connections close when their threads end.
         """
@@ -92,7 +92,7 @@ class SQLiteStore(EventStore):
 
     # ------------------------------------------------------------------ decisions and rewards
     def add_decision(self, decision: NewDecision) -> int:
-        """Store one decision (group commit through the writer); its ``event_id`` once committed."""
+        """Store one decision (group commit through the write queue); its ``event_id`` once committed."""
         d = decision
         return self._writer.add_decision(
             (d.ts, d.user_id, d.experiment, d.arm, d.policy, d.policy_version, d.traffic_version,

@@ -1,12 +1,15 @@
-"""The one thread of a process that writes to the SQLite store, fed by a queue.
+"""Every write of a process, through one queue and one connection: the thread that finds it idle writes.
 
-Request threads queue their write and sleep (without the GIL) on a lock of their
-own until the writer has committed it. The writer takes everything queued at
-once: the decisions go into one multi-row INSERT (one statement, one
-transaction: group commit), then each other write (rewards, traffic, meta,
-totals) runs in its own ``BEGIN IMMEDIATE`` transaction. Nobody returns before
-its own write is committed, and a failed statement fails exactly the writes in
-it. The writer owns the process's only write connection.
+A thread with a write (a decision, or a transaction: rewards, traffic, meta,
+totals) that finds nobody writing takes the turn and does its write at once, on
+the process's one write connection: no hand-off when uncontended. A thread that
+finds the turn taken queues its write and sleeps (without the GIL) on a lock of
+its own. When the writer is done it hands the turn to the oldest queued thread,
+which takes the whole queue: the decisions go into one multi-row INSERT (one
+statement, one transaction: group commit), then each transaction runs in its own
+``BEGIN IMMEDIATE``; it wakes exactly the threads whose writes it did, and hands
+on. Nobody returns before its own write is committed, and a failed statement
+fails exactly the writes in it.
 
 Other processes are ordered by SQLite's own write lock. A statement that finds
 another process writing fails at once (``busy_timeout = 0``), having written
@@ -31,21 +34,28 @@ T = TypeVar("T")
 BUSY_PAUSES_S = (50e-6, 100e-6, 200e-6, 400e-6, 800e-6, 1e-3)
 BUSY_TIMEOUT_S = 30.0
 
+_DECISION, _TRANSACTION, _CLOSE = 0, 1, 2
+
 
 class _Job(Generic[T]):
-    """One queued write; ``wake`` is held from creation until the writer has done it."""
+    """One queued write.
 
-    __slots__ = ("error", "value", "wake", "work")
+    ``wake`` is held from creation; the writer that did the job releases it, or the
+    previous writer does, with ``lead`` set, to hand this thread the turn.
+    """
 
-    def __init__(self, work: Any) -> None:
+    __slots__ = ("error", "kind", "lead", "value", "wake", "work")
+
+    def __init__(self, kind: int, work: Any) -> None:
+        self.kind = kind
         self.work = work
         self.value: T | None = None
         self.error: BaseException | None = None
+        self.lead = False
         self.wake = threading.Lock()
         self.wake.acquire()
 
-    def result(self) -> T:
-        self.wake.acquire()  # sleeps (without the GIL) until the writer is done with this job
+    def outcome(self) -> T:
         if self.error is not None:
             raise self.error
         return self.value  # type: ignore[return-value]
@@ -74,10 +84,10 @@ def retry_busy(step: Callable[[], T]) -> T:
 
 
 class Writer:
-    """The writer thread of one process (started on first use, and again after a fork).
+    """The write queue of one process (state is reset in a forked child).
 
     Args:
-        connect: opens the write connection (called on the writer thread).
+        connect: opens the write connection (called by whichever thread writes first).
     """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
@@ -87,23 +97,10 @@ class Writer:
 
     def _reset(self) -> None:
         self._pid = os.getpid()
-        self._cond = threading.Condition(threading.Lock())
-        self._decisions: list[_Job[int]] = []
-        self._jobs: list[_Job[Any]] = []
-        self._thread: threading.Thread | None = None
-        self._closing = False
-
-    def _queue(self, job: _Job[Any], decisions: bool) -> None:
-        if self._pid != os.getpid():  # a forked child inherits no thread
-            self._reset()
-        with self._cond:
-            (self._decisions if decisions else self._jobs).append(job)
-            if self._thread is None:
-                self._closing = False
-                self._thread = threading.Thread(target=self._loop, name="slatewise-store-writer",
-                                                daemon=True)
-                self._thread.start()
-            self._cond.notify()
+        self._lock = threading.Lock()  # guards _queue and _busy only
+        self._queue: list[_Job[Any]] = []
+        self._busy = False
+        self._conn: sqlite3.Connection | None = None  # used only by the thread holding the turn
 
     def add_decision(self, params: tuple[Any, ...]) -> int:
         """Store one decision row (values in :data:`serving.store.schema.DECISION_COLUMNS` order).
@@ -111,54 +108,83 @@ class Writer:
         Returns:
             Its ``event_id``, once committed.
         """
-        job: _Job[int] = _Job(params)
-        self._queue(job, decisions=True)
-        return job.result()
+        job: _Job[int] = _Job(_DECISION, params)
+        return self._submit(job)
 
     def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in one immediate (write-locking) transaction; its result once committed."""
-        job: _Job[T] = _Job(work)
-        self._queue(job, decisions=False)
-        return job.result()
+        job: _Job[T] = _Job(_TRANSACTION, work)
+        return self._submit(job)
 
     def close(self) -> None:
-        """Finish what is queued, stop the thread and close the connection (restarted on next use)."""
-        if self._pid != os.getpid():
-            self._reset()
-            return
-        with self._cond:
-            thread = self._thread
-            self._closing = True
-            self._cond.notify()
-        if thread is not None:
-            thread.join(timeout=60)
+        """Close the write connection once the writes queued before are done (reopened when next needed)."""
+        job: _Job[None] = _Job(_CLOSE, None)
+        self._submit(job)
 
-    # ------------------------------------------------------------------ the thread
-    def _loop(self) -> None:
-        conn: sqlite3.Connection | None = None
+    def _submit(self, job: _Job[T]) -> T:
+        if self._pid != os.getpid():  # a forked child inherits no writer and no connection
+            self._reset()
+        with self._lock:
+            queued = self._busy
+            if queued:
+                self._queue.append(job)
+            else:
+                self._busy = True
+        if queued:
+            job.wake.acquire()  # sleeps until done, or until handed the turn
+            if not job.lead:
+                return job.outcome()
+            with self._lock:
+                batch, self._queue = self._queue, []
+        else:
+            batch = [job]
         try:
-            while True:
-                with self._cond:
-                    while not self._decisions and not self._jobs and not self._closing:
-                        self._cond.wait()
-                    decisions, self._decisions = self._decisions, []
-                    jobs, self._jobs = self._jobs, []
-                    if not decisions and not jobs:  # closing with nothing left
-                        self._thread = None
-                        return
-                if conn is None:
-                    try:
-                        conn = self._connect()
-                    except BaseException as err:
-                        _fail([*decisions, *jobs], err)
-                        continue
-                if decisions:
-                    self._insert(conn, decisions)
-                for job in jobs:
-                    self._transaction(conn, job)
+            self._execute(batch)
         finally:
-            if conn is not None:
-                conn.close()
+            self._pass_turn(batch, job)
+        return job.outcome()
+
+    def _pass_turn(self, batch: list[_Job[Any]], mine: _Job[Any]) -> None:
+        """Wake the threads of ``batch`` and hand the turn to the oldest queued thread (if any)."""
+        with self._lock:
+            successor = self._queue[0] if self._queue else None
+            if successor is None:
+                self._busy = False
+            else:
+                successor.lead = True
+        for item in batch:
+            if item is not mine:
+                item.wake.release()
+        if successor is not None:
+            successor.wake.release()
+
+    # ------------------------------------------------------------------ the writing turn
+    def _execute(self, batch: list[_Job[Any]]) -> None:
+        decisions = [j for j in batch if j.kind == _DECISION]
+        others = [j for j in batch if j.kind != _DECISION]
+        if self._conn is None and (decisions or any(j.kind == _TRANSACTION for j in others)):
+            try:
+                self._conn = self._connect()
+            except BaseException as err:
+                for j in batch:
+                    j.error = err
+                return
+        if decisions and self._conn is not None:  # opened just above
+            self._insert(self._conn, decisions)
+        for j in others:
+            if j.kind == _CLOSE:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+            elif self._conn is None:  # closed earlier in this batch: reopen
+                try:
+                    self._conn = self._connect()
+                except BaseException as err:
+                    j.error = err
+                    continue
+                self._transaction(self._conn, j)
+            else:
+                self._transaction(self._conn, j)
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, batch: list[_Job[int]]) -> None:
@@ -176,11 +202,11 @@ class Writer:
         try:
             ids = retry_busy(insert)
         except BaseException as err:
-            _fail(batch, err)
+            for job in batch:
+                job.error = err
             return
         for job, event_id in zip(batch, ids, strict=True):
             job.value = event_id
-            job.wake.release()
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, job: _Job[Any]) -> None:
@@ -194,10 +220,3 @@ class Writer:
                     conn.execute("ROLLBACK")
         except BaseException as err:
             job.error = err
-        job.wake.release()
-
-
-def _fail(jobs: list[_Job[Any]], err: BaseException) -> None:
-    for job in jobs:
-        job.error = err
-        job.wake.release()
