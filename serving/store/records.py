@@ -15,11 +15,10 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """One stored decision.
+class NewDecision:
+    """A decision to store (the store assigns its ``event_id``).
 
     Attributes:
-        event_id: the store's id of the decision (an int64 sequence; HTTP shows a tagged token).
         ts: UNIX time (s) when it was made.
         user_id: the shopper.
         experiment: experiment name.
@@ -34,37 +33,29 @@ class Decision:
         anchor: catalog index of the anchor item, or None.
     """
 
+    ts: float
+    user_id: str
+    experiment: str
+    arm: str
+    policy: str
+    policy_version: int
+    traffic_version: int
+    context: FloatArray
+    slate: IntArray
+    pscore: float
+    pscore_item: FloatArray
+    anchor: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision(NewDecision):
+    """One stored decision: a :class:`NewDecision` with the ``event_id`` the store gave it.
+
+    Attributes:
+        event_id: the store's id of the decision (an int64 sequence; HTTP shows a tagged token).
+    """
+
     event_id: int
-    ts: float
-    user_id: str
-    experiment: str
-    arm: str
-    policy: str
-    policy_version: int
-    traffic_version: int
-    context: FloatArray
-    slate: IntArray
-    pscore: float
-    pscore_item: FloatArray
-    anchor: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewDecision:
-    """A decision to store (the store assigns its ``event_id``); fields as in :class:`Decision`."""
-
-    ts: float
-    user_id: str
-    experiment: str
-    arm: str
-    policy: str
-    policy_version: int
-    traffic_version: int
-    context: FloatArray
-    slate: IntArray
-    pscore: float
-    pscore_item: FloatArray
-    anchor: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

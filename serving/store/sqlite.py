@@ -176,9 +176,10 @@ class SQLiteStore(EventStore):
         conn = self._conn()
         top_event = conn.execute("SELECT coalesce(max(event_id), 0) FROM decisions").fetchone()[0]
         top_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM rewards").fetchone()[0]
-        expired = conn.execute("SELECT 1 FROM decisions WHERE event_id > ? AND ts < ? LIMIT 1",
-                               (current.expired_cursor, expired_before)).fetchone()
-        return top_event > current.decision_cursor or top_seq > current.reward_cursor or expired is not None
+        first_open = conn.execute("SELECT ts FROM decisions WHERE event_id > ? ORDER BY event_id LIMIT 1",
+                                  (current.expired_cursor,)).fetchone()  # the walk's next decision
+        expired = first_open is not None and first_open[0] < expired_before
+        return top_event > current.decision_cursor or top_seq > current.reward_cursor or expired
 
     # ------------------------------------------------------------------ traffic
     def traffic(self, experiment: str) -> TrafficSplit | None:
