@@ -25,6 +25,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from serving.store.schema import INSERT_ONE_DECISION, insert_decisions_sql
@@ -160,31 +161,27 @@ class Writer:
 
     # ------------------------------------------------------------------ the writing turn
     def _execute(self, batch: list[_Job[Any]]) -> None:
+        """The decisions of ``batch`` in one INSERT, then its transactions and closes in order."""
         decisions = [j for j in batch if j.kind == _DECISION]
-        others = [j for j in batch if j.kind != _DECISION]
-        if self._conn is None and (decisions or any(j.kind == _TRANSACTION for j in others)):
+        if decisions:
+            self._with_connection(decisions, lambda conn: self._insert(conn, decisions))
+        for job in batch:
+            if job.kind == _TRANSACTION:
+                self._with_connection([job], partial(self._transaction, job=job))
+            elif job.kind == _CLOSE and self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _with_connection(self, jobs: list[_Job[Any]], write: Callable[[sqlite3.Connection], None]) -> None:
+        """``write`` on the write connection (opened when needed; failing ``jobs`` if it cannot be)."""
+        if self._conn is None:
             try:
                 self._conn = self._connect()
             except BaseException as err:
-                for j in batch:
-                    j.error = err
+                for job in jobs:
+                    job.error = err
                 return
-        if decisions and self._conn is not None:  # opened just above
-            self._insert(self._conn, decisions)
-        for j in others:
-            if j.kind == _CLOSE:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-            elif self._conn is None:  # closed earlier in this batch: reopen
-                try:
-                    self._conn = self._connect()
-                except BaseException as err:
-                    j.error = err
-                    continue
-                self._transaction(self._conn, j)
-            else:
-                self._transaction(self._conn, j)
+        write(self._conn)
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, batch: list[_Job[int]]) -> None:
@@ -209,7 +206,7 @@ class Writer:
             job.value = event_id
 
     @staticmethod
-    def _transaction(conn: sqlite3.Connection, job: _Job[Any]) -> None:
+    def _transaction(conn: sqlite3.Connection, *, job: _Job[Any]) -> None:
         try:
             retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
             try:
