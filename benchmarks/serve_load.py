@@ -1,13 +1,15 @@
 """Serving throughput: POST /v1/slates (LinUCB, 80 items, k = 3, decisions stored) beside a bare Flask app.
 
 Run: python benchmarks/serve_load.py [--seconds S] [--concurrency C] [--workers W] [--threads T]
-(prints one JSON document)
+[--baseline CHECKOUT] (prints one JSON document)
 
-Three servers run the same way (gunicorn, gthread workers, keep-alive, 127.0.0.1
-only): ``slatewise serve`` as shipped (``slates``: POST /v1/slates answered by
-``SlatesFastPath`` in front of Flask), the same service with ``fast_path = false``
-(``slates_flask_route``: through the Flask route), and a bare Flask JSON endpoint
-(``bare_flask``). They are loaded in rotating rounds in the same run (medians
+The servers run the same way (gunicorn, gthread workers, keep-alive, 127.0.0.1
+only): ``slatewise serve`` as shipped (``slates``: /v1/slates answered by the
+mounted sub-application ``SlatesApp``), the same service with ``slates_app = false``
+(``slates_flask_route``: through the Flask route), a bare Flask JSON endpoint
+(``bare_flask``), and with ``--baseline`` the shipped service of another checkout
+of the repository (``baseline``, e.g. ``git worktree add /tmp/base <commit>``),
+run from that checkout. They are loaded in rotating rounds in the same run (medians
 reported); the load generator is the same for all: ``wrk`` with
 ``--concurrency`` keep-alive connections when wrk is on the PATH (latency
 percentiles from wrk's own report), else (or with ``--python-client``) raw
@@ -206,9 +208,10 @@ def group_cpu_seconds(pgid: int) -> float:
     return total
 
 
-def start(cmd: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(cmd: list[str], env: dict[str, str], port: int, log: Path,
+          cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     with open(log, "ab") as handle:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                                 stderr=handle, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -271,11 +274,14 @@ def main() -> None:
     parser.add_argument("--dim-context", type=int, default=22, help="context width (the default world's)")
     parser.add_argument("--python-client", action="store_true",
                         help="use the python load generator even when wrk is installed")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout whose shipped service is measured side by side")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from experiments.cli.serve import gunicorn_options
 
     use_wrk = not args.python_client and shutil.which("wrk") is not None
+    load_at_start = os.getloadavg()[0]
     d = args.dim_context
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -288,11 +294,13 @@ def main() -> None:
         env = {"SLATEWISE_DB_PATH": str(work / "serving.db"), "SLATEWISE_MODEL_DIR": str(work / "models"),
                "SLATEWISE_N_ITEMS": "80", "SLATEWISE_K": "3", "SLATEWISE_DIM_CONTEXT": str(d),
                "SLATEWISE_SYNCHRONOUS": args.synchronous}
-        # the same service with POST /v1/slates sent through the Flask route (fast_path = false),
+        # the same service with /v1/slates sent through the Flask route (slates_app = false),
         # on its own store, so the cost of Flask's per-request machinery is measured beside it
-        flask_env = {**env, "SLATEWISE_FAST_PATH": "0", "SLATEWISE_DB_PATH": str(work / "flask_route.db"),
+        flask_env = {**env, "SLATEWISE_SLATES_APP": "0", "SLATEWISE_DB_PATH": str(work / "flask_route.db"),
                      "SLATEWISE_MODEL_DIR": str(work / "flask_route_models")}
         ports = {"bare_flask": bare_port, "slates": slates_port, "slates_flask_route": free_port()}
+        if args.baseline is not None:
+            ports["baseline"] = free_port()
 
         def serve_cmd(port: int) -> list[str]:
             return [sys.executable, "-m", "experiments", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -305,6 +313,12 @@ def main() -> None:
             procs["slates"] = start(serve_cmd(slates_port), env, slates_port, work / "serve.log")
             procs["slates_flask_route"] = start(serve_cmd(ports["slates_flask_route"]), flask_env,
                                                 ports["slates_flask_route"], work / "flask_route.log")
+            if args.baseline is not None:
+                base = args.baseline.resolve()
+                base_env = {**env, "SLATEWISE_DB_PATH": str(work / "baseline.db"),
+                            "SLATEWISE_MODEL_DIR": str(work / "baseline_models"), "PYTHONPATH": str(base)}
+                procs["baseline"] = start(serve_cmd(ports["baseline"]), base_env, ports["baseline"],
+                                          work / "baseline.log", cwd=base)
             if use_wrk:  # warm all up once (imports, compiled kernels, caches) with as many
                 # connections as the rounds use, so every worker has answered before timing starts
                 for port in ports.values():
@@ -313,7 +327,8 @@ def main() -> None:
                                    capture_output=True, timeout=60, check=False)
             order = list(ports)
             for i in range(args.rounds):  # rotate the order, so all see the same machine load
-                for name in order[i % 3:] + order[:i % 3]:
+                shift = i % len(order)
+                for name in order[shift:] + order[:shift]:
                     rounds[name].append(run_round(name, ports[name], procs[name], args, d, work, use_wrk))
         finally:
             for proc in procs.values():
@@ -324,9 +339,16 @@ def main() -> None:
     s, b = median_of(rounds["slates"]), median_of(rounds["bare_flask"])
     f = median_of(rounds["slates_flask_route"])
     ratio = s["requests_per_s"] / b["requests_per_s"]
+    baseline: dict[str, Any] = {}
+    if args.baseline is not None:
+        base_result = median_of(rounds["baseline"])
+        baseline = {"baseline": base_result,
+                    "baseline_ratio_vs_bare": base_result["requests_per_s"] / b["requests_per_s"],
+                    "slates_over_baseline": s["requests_per_s"] / base_result["requests_per_s"]}
     print(json.dumps({
         "benchmark": "serve_load",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_1m_at_start": load_at_start,
                     "load_average_1m_at_end": os.getloadavg()[0]},
         "setup": {"policy": "linucb", "n_items": 80, "k": 3, "dim_context": d,
                   "concurrency": args.concurrency, "seconds_per_round": args.seconds, "rounds": args.rounds,
@@ -336,6 +358,7 @@ def main() -> None:
         "bare_flask": b,
         "slates_flask_route": f,
         "flask_route_ratio_vs_bare": f["requests_per_s"] / b["requests_per_s"],
+        **baseline,
         "decisions_stored": stored,
         "store_integrity": integrity,
         "throughput_ratio_vs_bare": ratio,

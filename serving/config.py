@@ -65,7 +65,7 @@ class ArmConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class ExperimentConfig:
+class ABExperimentConfig:
     """An A/B experiment: arms, sticky assignment salt and rollout rules.
 
     Attributes:
@@ -103,9 +103,9 @@ class ExperimentConfig:
         raise KeyError(name)
 
 
-def _default_experiments() -> tuple[ExperimentConfig, ...]:
+def _default_experiments() -> tuple[ABExperimentConfig, ...]:
     arm = ArmConfig(name="control", policy="linucb", weight=1.0, params={"alpha": 1.0})
-    return (ExperimentConfig(name="default", salt="default-v1", arms=(arm,), control="control"),)
+    return (ABExperimentConfig(name="default", salt="default-v1", arms=(arm,), control="control"),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +133,16 @@ class ServingConfig:
         learn_interval_s: seconds between learner passes.
         reload_interval_s: how often a worker checks for a new policy version.
         learner: whether this service runs the learner (one process wins the lock).
-        fast_path: answer ``POST /v1/slates`` in ``SlatesFastPath`` in front of Flask's
-            per-request machinery (same answers, errors and metrics); false sends it
-            through the Flask route like every other request.
+        slates_app: answer ``/v1/slates`` from the WSGI sub-application
+            ``serving.blueprints.slates.SlatesApp`` mounted in front of Flask (same
+            answers, errors and metrics, without Flask's per-request machinery; the
+            service refuses to start if Flask request hooks are registered); false
+            sends slates through the Flask route like every other request.
+        client_timeout_s: seconds a worker thread waits for more of a request before it
+            gives up on the client (a stalled body is answered 408).
+        client_key: when set, ``POST /v1/rewards`` requires ``Authorization: Bearer
+            <client_key>`` (the shop's backend holds it); empty accepts rewards
+            carrying any event token this service issued.
         experiments: the experiments; the first one serves slates by default.
     """
 
@@ -154,13 +161,15 @@ class ServingConfig:
     learn_interval_s: float = 2.0
     reload_interval_s: float = 0.5
     learner: bool = True
-    fast_path: bool = True
-    experiments: tuple[ExperimentConfig, ...] = field(default_factory=_default_experiments)
+    slates_app: bool = True
+    client_timeout_s: float = 5.0
+    client_key: str = ""
+    experiments: tuple[ABExperimentConfig, ...] = field(default_factory=_default_experiments)
 
     def __post_init__(self) -> None:
         _validate(self)
 
-    def experiment(self, name: str) -> ExperimentConfig:
+    def experiment(self, name: str) -> ABExperimentConfig:
         """The experiment called ``name`` (KeyError when unknown)."""
         for exp in self.experiments:
             if exp.name == name:
@@ -173,7 +182,7 @@ _SCALAR_TYPES: dict[str, type] = {
     "max_body_bytes": int, "max_abs_context": float, "synchronous": str, "world_seed": int,
     "n_items": int, "k": int,
     "dim_context": int, "learn_interval_s": float, "reload_interval_s": float, "learner": bool,
-    "fast_path": bool,
+    "slates_app": bool, "client_key": str, "client_timeout_s": float,
 }
 
 
@@ -184,7 +193,8 @@ def _validate(cfg: ServingConfig) -> None:
     if cfg.synchronous.upper() not in SYNCHRONOUS_MODES:
         raise ConfigError(f"`serving.synchronous` must be one of {list(SYNCHRONOUS_MODES)}, found "
                           f"{cfg.synchronous!r}.")
-    for name in ("reward_window_s", "learn_interval_s", "reload_interval_s", "max_abs_context"):
+    for name in ("reward_window_s", "learn_interval_s", "reload_interval_s", "max_abs_context",
+                 "client_timeout_s"):
         value = getattr(cfg, name)
         if not math.isfinite(value) or value <= 0:
             raise ConfigError(f"`serving.{name}` must be a positive number of seconds, found {value!r}.")
@@ -202,7 +212,7 @@ def _validate(cfg: ServingConfig) -> None:
         _validate_experiment(exp)
 
 
-def _validate_experiment(exp: ExperimentConfig) -> None:
+def _validate_experiment(exp: ABExperimentConfig) -> None:
     where = f"experiments[{exp.name!r}]"
     if not exp.name or not exp.name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"`{where}.name` must be letters, digits, '-' or '_', found {exp.name!r}.")
@@ -243,9 +253,9 @@ def _arm_from_toml(data: Mapping[str, Any], where: str) -> ArmConfig:
     )
 
 
-def _experiment_from_toml(data: Mapping[str, Any], index: int) -> ExperimentConfig:
+def _experiment_from_toml(data: Mapping[str, Any], index: int) -> ABExperimentConfig:
     where = f"experiments[{index}]"
-    known = {f.name for f in fields(ExperimentConfig)}
+    known = {f.name for f in fields(ABExperimentConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"`{where}` has unknown keys {unknown}; known keys are {sorted(known)}.")
@@ -258,7 +268,7 @@ def _experiment_from_toml(data: Mapping[str, Any], index: int) -> ExperimentConf
     kwargs.setdefault("control", arms[0].name)
     if "ramp" in kwargs:
         kwargs["ramp"] = tuple(float(r) for r in kwargs["ramp"])
-    return ExperimentConfig(**kwargs)
+    return ABExperimentConfig(**kwargs)
 
 
 def _coerce(key: str, raw: Any, source: str) -> Any:
@@ -276,7 +286,7 @@ def _coerce(key: str, raw: Any, source: str) -> Any:
         raise ConfigError(f"`{key}` from {source} must be {kind.__name__}, found {raw!r}.") from None
 
 
-def load_config(path: str | os.PathLike[str] | None = None,
+def load_serving_config(path: str | os.PathLike[str] | None = None,
                 env: Mapping[str, str] | None = None) -> ServingConfig:
     """Read a serving configuration: code defaults, then the TOML file, then the environment.
 

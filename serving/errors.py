@@ -43,6 +43,13 @@ class NotFound(ServingError):
     code = "not_found"
 
 
+class RequestTimeout(ServingError):
+    """The client stopped sending its request (408)."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class Conflict(ServingError):
     """A reward repeats an event with a different outcome (409)."""
 

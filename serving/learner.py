@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from serving import rollout
 from serving.catalog import ServedShape
 from serving.config import ServingConfig
 from serving.models import arm_dir, build_policy, publish, read_pointer
-from serving.store import Store
+from serving.store import EventStore
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class Learner:
         clock: UNIX time source (tests replace it).
     """
 
-    def __init__(self, cfg: ServingConfig, shape: ServedShape, store: Store,
+    def __init__(self, cfg: ServingConfig, shape: ServedShape, store: EventStore,
                  clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
         self.shape = shape
@@ -90,22 +89,24 @@ class Learner:
                 batch = self.store.new_feedback(exp.name, arm.name, self.shape.k, cursors["seq"],
                                                 cursors["event"], now - self.cfg.reward_window_s,
                                                 BATCH_LIMIT)
-                new_cursors = {"seq": int(batch["seq"]), "event": int(batch["event"])}
-                if batch["slate"].shape[0] == 0:
+                new_cursors = {"seq": batch.seq, "event": batch.event}
+                if batch.n == 0:
                     self._state[(exp.name, arm.name)] = (policy, version, new_cursors)
                     continue
-                policy.update(Feedback(batch["context"], batch["slate"], batch["reward"], batch["pscore"]))
+                policy.update(Feedback(batch.context, batch.slate, batch.reward, batch.pscore))
                 version += 1
                 publish(arm_dir(self.cfg.model_dir, exp.name, arm.name), policy, version, new_cursors)
                 self._state[(exp.name, arm.name)] = (policy, version, new_cursors)
                 published[(exp.name, arm.name)] = version
                 logger.info("learner published %s/%s version %d from %d outcomes", exp.name, arm.name,
-                            version, batch["slate"].shape[0])
+                            version, batch.n)
             if exp.auto:
-                report = rollout.evaluate(self.store, exp)
-                split = rollout.apply(self.store, exp, report.decision)
+                report = rollout.evaluate(self.store, exp, self.cfg.experiments,
+                                          now - self.cfg.reward_window_s)
+                split = rollout.apply(self.store, exp, report.decision, report.split)
                 if split is not None:
                     logger.warning("rollout of %s: %s", exp.name, split.reason)
+        rollout.advance(self.store, self.cfg.experiments, now - self.cfg.reward_window_s)  # cheap reports
         self.passes += 1
         return published
 
@@ -138,9 +139,9 @@ class Learner:
         next_pass = time.monotonic() + self.cfg.learn_interval_s
         while not self._stop.wait(min(CHECKPOINT_INTERVAL_S, self.cfg.learn_interval_s)):
             try:
-                self.store.checkpoint()
-            except sqlite3.Error as err:
-                logger.warning("WAL checkpoint failed: %s", err)
+                self.store.maintain()
+            except Exception as err:  # upkeep is retried on the next tick
+                logger.warning("store upkeep failed: %s", err)
             if time.monotonic() < next_pass:
                 continue
             next_pass = time.monotonic() + self.cfg.learn_interval_s
@@ -152,9 +153,10 @@ class Learner:
                 logger.exception("learner pass failed")
 
     def start(self) -> threading.Thread:
-        """Start the background thread: checkpoints in every process, passes only with the lock.
+        """Start the background thread: store upkeep in every process, passes only with the lock.
 
-        WAL checkpoints run every :data:`CHECKPOINT_INTERVAL_S` seconds; learner passes
+        Store upkeep (SQLite: a passive WAL checkpoint) runs every
+        :data:`CHECKPOINT_INTERVAL_S` seconds; learner passes
         every ``learn_interval_s`` seconds while this process holds the learner lock.
         """
         thread = threading.Thread(target=self._loop, name="slatewise-learner", daemon=True)

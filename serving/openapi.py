@@ -46,9 +46,11 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
         "type": "object",
         "required": ["event_id", "slate", "propensity", "arm", "policy", "policy_version"],
         "properties": {
-            "event_id": {"type": "integer"},
+            "event_id": {"type": "string", "minLength": 32, "maxLength": 32,
+                         "description": "an opaque token naming the decision; post it unchanged with its "
+                                        "reward"},
             "slate": {"type": "array", "items": {"type": "integer"}},
-            "propensity": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "propensity": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1},
             "propensity_item": {"type": "array", "items": {"type": "number"}},
             "arm": {"type": "string"}, "policy": {"type": "string"},
             "policy_version": {"type": "integer"}, "experiment": {"type": "string"},
@@ -56,8 +58,12 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
     }
     reward_request = {
         "type": "object", "additionalProperties": False, "required": ["event_id"],
+        "description": "exactly one of clicks or reward, with the event_id of a slate answer",
+        "oneOf": [{"required": ["clicks"], "not": {"required": ["reward"]}},
+                  {"required": ["reward"], "not": {"required": ["clicks"]}}],
         "properties": {
-            "event_id": {"type": "integer", "minimum": 1},
+            "event_id": {"type": "string", "minLength": 1, "maxLength": 64,
+                         "description": "the event_id of a POST /v1/slates answer, unchanged"},
             "clicks": {"type": "array", "items": {"type": "integer", "enum": [0, 1]},
                        "minItems": 1, "maxItems": k},
             "reward": {"oneOf": [{"type": "number"}, number_list]},
@@ -76,6 +82,14 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
     }
     json_ok = {"content": {"application/json": {"schema": {"type": "object"}}}}
     name_param = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    history_params = [
+        {"name": "history_limit", "in": "query", "required": False,
+         "description": "traffic changes per page, newest first (default 20)",
+         "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+        {"name": "history_before", "in": "query", "required": False,
+         "description": "only versions below this (the history_next of the previous page)",
+         "schema": {"type": "integer", "minimum": 1}},
+    ]
     return {
         "openapi": "3.0.3",
         "info": {"title": "slatewise serving", "version": "1",
@@ -83,6 +97,7 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
         "paths": {
             "/v1/slates": {"post": {
                 "summary": "Choose a slate; the decision is stored before the answer.",
+                "security": [],
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": slate_request}}},
                 "responses": {"200": {"description": "The slate and its propensity.",
@@ -90,19 +105,22 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
                               **errors},
             }},
             "/v1/rewards": {"post": {
-                "summary": "Record the outcome of a decision (once).",
+                "summary": "Record the outcome of a decision (once): exactly one of clicks or reward.",
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": reward_request}}},
+                "security": [{}, {"bearer": []}],
                 "responses": {"202": {"description": "Stored (or an identical repeat).", **json_ok},
-                              "404": _error_response("Unknown event_id."),
+                              "401": _error_response("Missing or wrong client key (when one is set)."),
+                              "404": _error_response("An event_id this service did not issue."),
                               "409": _error_response("A different outcome was already recorded."),
                               "410": _error_response("The reward window has closed."), **errors},
             }},
             "/v1/experiments/{name}": {"get": {
-                "summary": "Arms, weights, statistics, tests and the rollout decision.",
-                "parameters": name_param,
+                "summary": "Arms, weights, statistics, tests, the rollout decision and a page of history.",
+                "parameters": name_param + history_params,
                 "responses": {"200": {"description": "The experiment report.", **json_ok},
-                              "404": _error_response("Unknown experiment.")},
+                              "404": _error_response("Unknown experiment."),
+                              "422": _error_response("A bad history_limit or history_before.")},
             }},
             "/v1/experiments/{name}/traffic": {"post": {
                 "summary": "Change the traffic split or apply the rollout decision (admin).",

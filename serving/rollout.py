@@ -2,16 +2,21 @@
 
 For each treatment arm with traffic, in this order:
 
-1. **roll back** when the sample ratio is off (chi-squared p below ``srm_alpha``), or
-   the always-valid mSPRT finds the treatment worse than control (p below ``alpha``);
-2. **ship** when it is at the last ramp stage (or above) and the mSPRT finds it better;
+1. **roll back** when the sample ratio is off (chi-squared p of users per arm below
+   ``srm_alpha``), or the always-valid mSPRT finds the treatment worse than control
+   (p below ``alpha``);
+2. **ship** when it is at the last ramp stage (or above), does not have all traffic
+   yet, and the mSPRT finds it better;
 3. **ramp** to the next stage when it has ``min_decisions_per_stage`` decisions at the
    current split and the lower bound of (treatment - control) reward per decision is
    at least ``-non_inferiority_margin`` (guardrails hold, lower bound not below control);
 4. otherwise **continue**.
 
 With ``auto = true`` the learner applies ramp, ship and roll-back decisions by
-itself; every change is a new traffic version carrying its reason.
+itself; every change is a new traffic version carrying its reason, and a
+decision never proposes the split already in force. The statistics come from
+the store's running totals (:meth:`serving.store.EventStore.advance_totals`), so
+an evaluation costs the rows added since the last one, not the history.
 
 Off-policy bar: an arm configured with ``ope_bar`` gets traffic only after the
 lower bound of its off-policy value on the experiment's recent decisions
@@ -30,11 +35,23 @@ from typing import Any
 import numpy as np
 
 from bandits import SlatePolicy
-from serving.config import ExperimentConfig
+from serving.config import ABExperimentConfig
 from serving.errors import Conflict
-from serving.stats import ArmSummary, arm_summary, diff_interval, expected_counts, msprt_pvalue, srm_pvalue
-from serving.store import Store, TrafficSplit
-from serving.traffic import change_split, ensure_initial, weights_array
+from serving.stats import (
+    ArmSummary,
+    FoldRule,
+    diff_interval,
+    fold_totals,
+    pvalue_of,
+    srm_pvalue,
+    summarize,
+    users_per_arm,
+)
+from serving.store import EventStore, OutcomeBatch, Totals, TrafficChange, TrafficSplit
+from serving.traffic import change_split, ensure_initial, same_weights
+
+#: rows read per transaction when the totals catch up
+TOTALS_BATCH = 50_000
 
 CONTINUE, RAMP, SHIP, ROLL_BACK = "continue", "ramp", "ship", "roll back"
 
@@ -92,10 +109,17 @@ class ExperimentReport:
     split: TrafficSplit
     arms: tuple[ArmReport, ...]
     srm_p: float
+    srm_users: tuple[int, ...]
+    srm_expected: tuple[float, ...]
     decision: RolloutDecision
 
-    def to_json(self, history: list[TrafficSplit]) -> dict[str, Any]:
-        """The JSON body of ``GET /v1/experiments/<name>`` (NaN and infinities as null)."""
+    def to_json(self, history: list[TrafficChange], history_next: int | None) -> dict[str, Any]:
+        """The JSON body of ``GET /v1/experiments/<name>`` (NaN and infinities as null).
+
+        Args:
+            history: a page of the traffic history, newest first.
+            history_next: the ``history_before`` of the next (older) page, or None.
+        """
 
         def num(x: float | None) -> float | None:
             return None if x is None or not math.isfinite(x) else float(x)
@@ -107,7 +131,8 @@ class ExperimentReport:
             "weights": self.split.weights,
             "arms": [{
                 "name": a.name, "policy": a.policy, "weight": a.weight,
-                "decisions": a.summary.n_decisions, "rewards": a.summary.n_rewards,
+                "decisions": a.summary.n_decisions, "final": a.summary.n_final,
+                "pending": a.summary.n_decisions - a.summary.n_final, "rewards": a.summary.n_rewards,
                 "decisions_at_current_split": a.at_current_split,
                 "mean_reward": num(a.summary.mean),
                 "interval": [num(a.summary.low), num(a.summary.high)],
@@ -115,50 +140,77 @@ class ExperimentReport:
                 "msprt_p": num(a.msprt_p),
             } for a in self.arms],
             "srm_p": num(self.srm_p),
+            "srm": {"unit": "user", "p": num(self.srm_p),
+                    "method": "Pearson chi-squared of distinct users per arm (each in the arm of their "
+                              "first decision) against the shares of the splits they arrived under",
+                    "users": dict(zip([a.name for a in self.arms], self.srm_users, strict=True)),
+                    "expected": dict(zip([a.name for a in self.arms], self.srm_expected, strict=True))},
+            "outcomes": "mean_reward is reward per final decision: rewarded, or its reward window "
+                        "closed (reward 0); pending decisions are not counted as zero",
             "decision": {"action": self.decision.action, "arm": self.decision.arm,
                          "reason": self.decision.reason, "weights": self.decision.weights},
             "history": [{"version": s.version, "time": s.ts, "weights": s.weights, "reason": s.reason,
                          "actor": s.actor} for s in history],
+            "history_next": history_next,
         }
 
 
-def evaluate(store: Store, exp: ExperimentConfig) -> ExperimentReport:
-    """Statistics and the rollout decision of ``exp`` from everything in the store."""
+def fold_rules(experiments: tuple[ABExperimentConfig, ...]) -> dict[str, FoldRule]:
+    """Each experiment's control arm and mSPRT prior, for :func:`serving.stats.fold_totals`."""
+    return {e.name: FoldRule(e.control, e.msprt_tau) for e in experiments}
+
+
+def advance(store: EventStore, experiments: tuple[ABExperimentConfig, ...], expired_before: float) -> Totals:
+    """Bring the store's running totals up to date (the cost of what is new since the last call)."""
+    rules = fold_rules(experiments)
+
+    def fold(totals: Totals, batch: OutcomeBatch) -> Totals:
+        return fold_totals(totals, batch, rules)
+
+    return store.advance_totals(expired_before, TOTALS_BATCH, fold)
+
+
+def evaluate(store: EventStore, exp: ABExperimentConfig, experiments: tuple[ABExperimentConfig, ...],
+             expired_before: float) -> ExperimentReport:
+    """Statistics and the rollout decision of ``exp`` from the store's running totals.
+
+    Args:
+        store: the event store.
+        exp: the experiment.
+        experiments: every served experiment (the totals of all are advanced together).
+        expired_before: decisions made before this UNIX time have a final outcome even
+            without a reward (``now - reward_window_s``).
+    """
     split = ensure_initial(store, exp)
-    data = store.arm_outcomes(exp.name)
-    history = store.traffic_history(exp.name)
-    by_version = {s.version: weights_array(exp, s) for s in history}
+    totals = advance(store, experiments, expired_before).experiment(exp.name)
     names = [arm.name for arm in exp.arms]
-    observed = np.array([(data["arm"] == n).sum() for n in names], dtype=np.int64)
-    srm = srm_pvalue(observed, expected_counts(data["traffic_version"], by_version, len(names)))
-    control_mask = data["arm"] == exp.control
-    control = arm_summary(data["reward"][control_mask], data["rewarded"][control_mask], exp.alpha)
-    current = data["traffic_version"] == split.version
+    observed, expected = users_per_arm(totals, store.traffic_weights(exp.name), names)
+    srm = srm_pvalue(observed, expected)
+    control = summarize(totals.arm(exp.control), totals.decisions(exp.control), exp.alpha)
     reports = []
     for arm in exp.arms:
-        mask = data["arm"] == arm.name
         summary = control if arm.name == exp.control else \
-            arm_summary(data["reward"][mask], data["rewarded"][mask], exp.alpha)
+            summarize(totals.arm(arm.name), totals.decisions(arm.name), exp.alpha)
         if arm.name == exp.control:
             diff, low, high, p = float("nan"), float("nan"), float("nan"), None
         else:
             diff, low, high = diff_interval(summary, control, exp.alpha)
-            both = mask | control_mask
-            p = msprt_pvalue(data["reward"][both], mask[both], exp.msprt_tau)
+            p = pvalue_of(totals.max_log_lambda.get(arm.name, float("-inf")))
         reports.append(ArmReport(arm.name, arm.policy, split.weights.get(arm.name, 0.0), summary,
-                                 int((mask & current).sum()), diff, low, high, p))
+                                 totals.decisions(arm.name, split.version), diff, low, high, p))
     decision = decide(exp, split, tuple(reports), srm)
-    return ExperimentReport(exp.name, exp.control, split, tuple(reports), srm, decision)
+    return ExperimentReport(exp.name, exp.control, split, tuple(reports), srm, tuple(observed.tolist()),
+                            tuple(expected.tolist()), decision)
 
 
-def _next_stage(exp: ExperimentConfig, weight: float) -> float | None:
+def _next_stage(exp: ABExperimentConfig, weight: float) -> float | None:
     for stage in exp.ramp:
         if stage > weight + 1e-9:
             return stage
     return None
 
 
-def decide(exp: ExperimentConfig, split: TrafficSplit, arms: tuple[ArmReport, ...],
+def decide(exp: ABExperimentConfig, split: TrafficSplit, arms: tuple[ArmReport, ...],
            srm_p: float) -> RolloutDecision:
     """The rollout decision for the statistics ``arms`` under ``split`` (rules in the module doc)."""
     treatments = [a for a in arms if a.name != exp.control and a.weight > 0]
@@ -174,6 +226,8 @@ def decide(exp: ExperimentConfig, split: TrafficSplit, arms: tuple[ArmReport, ..
                                    _without(split.weights, arm.name, exp.control))
     for arm in treatments:
         last = _next_stage(exp, arm.weight) is None
+        if arm.weight >= 1.0 - 1e-9:  # shipped already: nothing left to move
+            continue
         if last and arm.msprt_p is not None and arm.msprt_p < exp.alpha and arm.diff > 0:
             return RolloutDecision(SHIP, arm.name, f"{arm.name} beats control (difference "
                                    f"{arm.diff:+.4f}, mSPRT p = {arm.msprt_p:.2e}) at the last stage",
@@ -193,7 +247,8 @@ def decide(exp: ExperimentConfig, split: TrafficSplit, arms: tuple[ArmReport, ..
         return RolloutDecision(RAMP, arm.name, f"{arm.name} holds up after {arm.at_current_split} "
                                f"decisions (difference lower bound {arm.diff_low:+.4f} >= "
                                f"-{exp.non_inferiority_margin}); next stage {stage:g}", weights)
-    waiting = ", ".join(f"{a.name}: {a.at_current_split}/{exp.min_decisions_per_stage} decisions"
+    waiting = ", ".join(f"{a.name}: shipped (all traffic)" if a.weight >= 1.0 - 1e-9 else
+                        f"{a.name}: {a.at_current_split}/{exp.min_decisions_per_stage} decisions"
                         for a in treatments)
     return RolloutDecision(CONTINUE, None, f"collecting evidence ({waiting or 'no treatment has traffic'})",
                            None)
@@ -206,11 +261,19 @@ def _without(weights: dict[str, float], arm: str, control: str) -> dict[str, flo
     return out
 
 
-def apply(store: Store, exp: ExperimentConfig, decision: RolloutDecision) -> TrafficSplit | None:
-    """Carry out a ramp, ship or roll-back decision (the reason goes with the new split)."""
-    if decision.action == CONTINUE or decision.weights is None:
+def apply(store: EventStore, exp: ABExperimentConfig, decision: RolloutDecision,
+          current: TrafficSplit) -> TrafficSplit | None:
+    """Carry out a ramp, ship or roll-back decision (the reason goes with the new split).
+
+    Returns:
+        The new split, or None when there was nothing to change (a ``continue``, or
+        shares already in force: no version is written then).
+    """
+    if decision.action == CONTINUE or decision.weights is None or same_weights(current.weights,
+                                                                                decision.weights):
         return None
-    return change_split(store, exp, decision.weights, f"{decision.action}: {decision.reason}", "rollout")
+    split = change_split(store, exp, decision.weights, f"{decision.action}: {decision.reason}", "rollout")
+    return None if split.version == current.version else split
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,24 +293,24 @@ class OffPolicyEstimate:
     n: int
 
 
-def off_policy_estimate(store: Store, exp: ExperimentConfig, policy: SlatePolicy,
+def off_policy_estimate(store: EventStore, exp: ABExperimentConfig, policy: SlatePolicy,
                         limit: int = 5_000) -> OffPolicyEstimate:
     """Estimate ``policy``'s reward per decision on the experiment's last ``limit`` decisions."""
     logged = store.recent_decisions(exp.name, limit)
-    n = int(logged["slate"].shape[0])
-    if n == 0 or logged["slate"].shape[1] != policy.k:
+    n = logged.n
+    if n == 0 or logged.slate.shape[1] != policy.k:
         return OffPolicyEstimate(float("nan"), float("-inf"), float("inf"), 0)
     from bandits.ope import estimate_from_arrays
 
-    dist = policy.action_dist(logged["context"])
-    pi = np.take_along_axis(dist, logged["slate"][:, None, :], axis=1)[:, 0, :]
+    dist = policy.action_dist(logged.context)
+    pi = np.take_along_axis(dist, logged.slate[:, None, :], axis=1)[:, 0, :]
     if n < 2:
         return OffPolicyEstimate(float("nan"), float("-inf"), float("inf"), n)
-    est = estimate_from_arrays(logged["reward"], logged["pscore_item"], pi, estimator="ips", level=0.95)
+    est = estimate_from_arrays(logged.reward, logged.pscore_item, pi, estimator="ips", level=0.95)
     return OffPolicyEstimate(est.value, est.low, est.high, n)
 
 
-def check_ope_bar(store: Store, exp: ExperimentConfig, old: dict[str, float], new: dict[str, float],
+def check_ope_bar(store: EventStore, exp: ABExperimentConfig, old: dict[str, float], new: dict[str, float],
                   policies: dict[str, SlatePolicy]) -> dict[str, OffPolicyEstimate]:
     """Refuse traffic to an arm that had none until its off-policy lower bound clears its bar.
 

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import logging
+import hmac
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
-from flask import Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, request
 
 from serving.catalog import ServedShape, resolve_shape
 from serving.config import ServingConfig
-from serving.errors import INTERNAL_ERROR
+from serving.errors import Unauthorized
+from serving.http import error_answer, read_body
 from serving.learner import Learner
 from serving.metrics import Metrics
 from serving.models import ModelHub
-from serving.store import Store
+from serving.store import EventStore, StoreMeta, open_store
+from serving.tokens import EventTokens, new_key
 from serving.traffic import TrafficCache
-from simulator.errors import ConfigError, ServingError
+from serving.validation import parse_json
+from simulator.errors import ConfigError
 from simulator.logs.io import catalog_to_json
-
-logger = logging.getLogger(__name__)
 
 
 class Service:
@@ -36,8 +36,8 @@ class Service:
         self.cfg = cfg
         self.clock = clock
         self.shape: ServedShape = resolve_shape(cfg)
-        self.store = Store(cfg.db_path, cfg.synchronous)
-        check_store_shape(self.store, self.shape, cfg)
+        self.store: EventStore = open_store(cfg.db_path, cfg.synchronous)
+        self.tokens = EventTokens(check_store_shape(self.store, self.shape, cfg).event_key)
         self.hub = ModelHub(cfg, self.shape)
         self.traffic = TrafficCache(self.store, cfg.experiments, cfg.reload_interval_s)
         self.metrics = Metrics()
@@ -45,30 +45,53 @@ class Service:
         self.started = time.time()
 
     def init_app(self, app: Flask) -> None:
-        """Attach to ``app``: request limits, timing hooks and JSON error handlers."""
+        """Attach to ``app``: the request limit and the JSON error handlers (no request hooks)."""
         app.extensions["slatewise"] = self
         app.config["MAX_CONTENT_LENGTH"] = self.cfg.max_body_bytes
         app.json.sort_keys = False  # type: ignore[attr-defined]
-        app.before_request(_start_timer)
-        app.after_request(_observe)
-        app.register_error_handler(ServingError, _serving_error)
-        app.register_error_handler(HTTPException, _http_error)
-        app.register_error_handler(Exception, _unexpected_error)
+        app.register_error_handler(Exception, _error)
+
+    def error_response(self, environ: dict[str, Any], err: BaseException) -> Response:
+        """The JSON error answer for ``err`` as a Flask response."""
+        status, headers, body = error_answer(environ, err, self.cfg.max_body_bytes)
+        return Response(body, status=status, headers=headers)
+
+    def request_json(self) -> dict[str, Any]:
+        """The current request's JSON object (413 beyond ``max_body_bytes``, 400 when not an object)."""
+        return parse_json(read_body(request.environ, self.cfg.max_body_bytes))
 
 
-def check_store_shape(store: Store, shape: ServedShape, cfg: ServingConfig) -> None:
+def check_store_shape(store: EventStore, shape: ServedShape, cfg: ServingConfig) -> StoreMeta:
     """Record the served catalog and shapes in the store, or refuse a store made for others.
+
+    Returns:
+        What the store holds (its event key included).
 
     Raises:
         ConfigError: the store was created for a different catalog, ``k`` or ``d``.
     """
-    mine = {"catalog": catalog_to_json(shape.catalog), "k": shape.k, "dim_context": shape.dim_context,
-            "context_names": list(shape.context_names)}
-    held = store.ensure_meta({**mine, "reward_window_s": cfg.reward_window_s})
-    for key, value in mine.items():
-        if held.get(key) != value:
+    mine = StoreMeta(catalog=catalog_to_json(shape.catalog), k=shape.k, dim_context=shape.dim_context,
+                     context_names=tuple(shape.context_names), reward_window_s=cfg.reward_window_s,
+                     event_key=new_key())
+    held = store.ensure_meta(mine)
+    for key in ("catalog", "k", "dim_context", "context_names"):
+        if getattr(held, key) != getattr(mine, key):
             raise ConfigError(f"the store {cfg.db_path} was created for a different `{key}` than this "
                               "configuration serves; use a new serving.db_path for a new catalog or shape.")
+    return held
+
+
+def check_bearer(expected: str, what: str) -> None:
+    """Refuse a request whose ``Authorization`` is not ``Bearer <expected>`` (constant-time compare).
+
+    Raises:
+        Unauthorized: naming ``Authorization`` and what was wrong.
+    """
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise Unauthorized(f"`Authorization`: expected `Bearer <{what}>`, found "
+                           + ("nothing" if not header else "a wrong token") + ".", field="Authorization")
 
 
 def service() -> Service:
@@ -76,41 +99,5 @@ def service() -> Service:
     return cast(Service, current_app.extensions["slatewise"])
 
 
-def _endpoint() -> str:
-    rule = request.url_rule
-    return rule.rule if rule is not None else "unmatched"
-
-
-def _start_timer() -> None:
-    g.started = time.perf_counter()
-
-
-def _observe(response: Response) -> Response:
-    started = g.get("started")
-    if started is not None:
-        service().metrics.observe(_endpoint(), request.method, response.status_code,
-                                  time.perf_counter() - started)
-    return response
-
-
-def _serving_error(err: ServingError) -> tuple[Response, int]:
-    service().metrics.error(_endpoint(), err.code)
-    return jsonify(err.to_json()), err.status
-
-
-def _http_error(err: HTTPException) -> tuple[Response, int]:
-    status = err.code or 500
-    code = (err.name or "error").lower().replace(" ", "_")
-    field = "body" if status == 413 else None
-    message = err.description or err.name
-    if status == 413:
-        message = (f"the body is larger than the limit of {service().cfg.max_body_bytes} bytes "
-                   "(serving.max_body_bytes); send a smaller body.")
-    service().metrics.error(_endpoint(), code)
-    return jsonify({"error": {"code": code, "message": message, "field": field}}), status
-
-
-def _unexpected_error(err: Exception) -> tuple[Response, int]:
-    logger.exception("unexpected error answering %s %s", request.method, request.path)
-    service().metrics.error(_endpoint(), "internal")
-    return jsonify(INTERNAL_ERROR), 500
+def _error(err: Exception) -> Response:
+    return service().error_response(request.environ, err)

@@ -6,15 +6,13 @@ import threading
 import time
 from collections.abc import Mapping
 
-import numpy as np
-
 from serving.assignment import initial_table, rebalance
-from serving.config import ExperimentConfig
+from serving.config import ABExperimentConfig
 from serving.errors import InvalidField
-from serving.store import Store, TrafficSplit
+from serving.store import EventStore, TrafficSplit
 
 
-def ensure_initial(store: Store, exp: ExperimentConfig) -> TrafficSplit:
+def ensure_initial(store: EventStore, exp: ABExperimentConfig) -> TrafficSplit:
     """The split in force, writing the configured one when there is none.
 
     The configured split is version 1. When the store's split names other arms than
@@ -39,7 +37,7 @@ def ensure_initial(store: Store, exp: ExperimentConfig) -> TrafficSplit:
     raise RuntimeError(f"could not write the configured split of {exp.name!r}: too many concurrent writers")
 
 
-def check_weights(exp: ExperimentConfig, weights: Mapping[str, object]) -> dict[str, float]:
+def check_weights(exp: ABExperimentConfig, weights: Mapping[str, object]) -> dict[str, float]:
     """Validate new shares: known arms, numbers in [0, 1] summing to 1 (missing arms get 0).
 
     Raises:
@@ -62,11 +60,22 @@ def check_weights(exp: ExperimentConfig, weights: Mapping[str, object]) -> dict[
     return out
 
 
-def change_split(store: Store, exp: ExperimentConfig, weights: Mapping[str, float], reason: str,
+def same_weights(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Whether two splits give every arm the same share (to within 1e-9)."""
+    return all(abs(a.get(arm, 0.0) - b.get(arm, 0.0)) <= 1e-9 for arm in set(a) | set(b))
+
+
+def change_split(store: EventStore, exp: ABExperimentConfig, weights: Mapping[str, float], reason: str,
                  actor: str) -> TrafficSplit:
-    """Write a new split moving the fewest users, retrying if another writer raced us."""
+    """Write a new split moving the fewest users, retrying if another writer raced us.
+
+    A split with the shares already in force is not written: the split in force is
+    returned unchanged, so the history holds changes only.
+    """
     for _ in range(20):
         current = ensure_initial(store, exp)
+        if same_weights(current.weights, weights):
+            return current
         ordered = [float(weights.get(arm.name, 0.0)) for arm in exp.arms]
         table = rebalance(current.buckets, ordered, exp.salt)
         new = TrafficSplit(experiment=exp.name, version=current.version + 1, ts=time.time(),
@@ -80,7 +89,8 @@ def change_split(store: Store, exp: ExperimentConfig, weights: Mapping[str, floa
 class TrafficCache:
     """The split in force per experiment, re-read from the store at most every ``interval`` s."""
 
-    def __init__(self, store: Store, experiments: tuple[ExperimentConfig, ...], interval: float) -> None:
+    def __init__(self, store: EventStore, experiments: tuple[ABExperimentConfig, ...],
+                 interval: float) -> None:
         self.store = store
         self.interval = interval
         self._splits = {exp.name: ensure_initial(store, exp) for exp in experiments}
@@ -104,7 +114,3 @@ class TrafficCache:
                     self._splits[experiment] = split
             return self._splits[experiment]
 
-
-def weights_array(exp: ExperimentConfig, split: TrafficSplit) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
-    """Shares of a split in the config's arm order, shape (n_arms,)."""
-    return np.array([split.weights.get(arm.name, 0.0) for arm in exp.arms], dtype=np.float64)

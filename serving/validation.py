@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from serving.catalog import ServedShape
 from serving.errors import BadRequest, InvalidField
 
 MAX_USER_ID = 256
-MAX_EVENT_ID = 2**63 - 1
+MAX_EVENT_TOKEN = 64
 MAX_ABS_REWARD = 1e9
 MAX_REVENUE = 1e12
 SLATE_KEYS = frozenset({"user_id", "context", "k", "candidates", "exclude", "anchor_item", "experiment"})
@@ -27,25 +29,41 @@ def _reject_constant(name: str) -> float:
                      field="body")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _parse_int(text: str) -> int | float:
+    """An integer literal; one longer than Python's int-string limit is an infinity, like ``1e999``."""
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text) - text.startswith("-") > limit:
+        return -math.inf if text.startswith("-") else math.inf
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
 
 
 def parse_json(data: bytes) -> dict[str, Any]:
     """Decode a request body that must be one JSON object (the literals NaN and Infinity refused).
 
-    A number too large for a float (``1e999``) decodes to infinity; the field checks
-    refuse it, naming the field.
+    orjson decodes the common body; what it refuses is decoded again by the standard
+    library, which accepts what JSON allows and orjson does not (UTF-16 bodies,
+    escaped lone surrogates, numbers beyond the float range) and words the errors. A
+    number too large for a float (``1e999``, or an integer literal longer than Python's
+    int-string limit of 4,300 digits) decodes to infinity; the field checks refuse it,
+    naming the field.
 
     Raises:
-        BadRequest: not UTF-8, not JSON, too deeply nested, or not an object.
+        BadRequest: not UTF-8/16/32, not JSON, too deeply nested, or not an object.
     """
     try:
-        # what json.loads does with bytes, minus building a decoder per call
-        body = _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadRequest(f"the body is not valid JSON ({err}); send one JSON object.", field="body") from None
-    except RecursionError:
-        raise BadRequest("the body is nested too deeply; send a flat JSON object.", field="body") from None
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            body = _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BadRequest(f"the body is not valid JSON ({err}); send one JSON object.",
+                             field="body") from None
+        except RecursionError:
+            raise BadRequest("the body is nested too deeply; send a flat JSON object.",
+                             field="body") from None
     if not isinstance(body, dict):
         raise BadRequest(f"the body must be a JSON object, found {type(body).__name__}.", field="body")
     return body
@@ -94,7 +112,7 @@ def _int(field: str, value: Any, low: int, high: int) -> int:
             return int(value)
         raise InvalidField(field, f"an integer in [{low}, {high}]", _short(value))
     if not low <= value <= high:
-        raise InvalidField(field, f"an integer in [{low}, {high}]", str(value))
+        raise InvalidField(field, f"an integer in [{low}, {high}]", _short(value))
     return value
 
 
@@ -251,20 +269,21 @@ class RewardRequest:
     """A ``POST /v1/rewards`` body, checked for types (lengths are checked against the decision).
 
     Attributes:
-        event_id: the decision.
+        event_id: the decision's event token, as the slate answer gave it.
         body: the original body, for per-slot checks and the digest.
     """
 
-    event_id: int
+    event_id: str
     body: dict[str, Any]
 
 
 def parse_reward_request(body: dict[str, Any]) -> RewardRequest:
     """Check the reward body's fields and the event id (outcomes are checked by :func:`outcome_arrays`)."""
     _check_keys(body, REWARD_KEYS)
-    if "event_id" not in body:
-        raise InvalidField("event_id", "the event_id of a slate answer", "nothing")
-    event_id = _int("event_id", body["event_id"], 1, MAX_EVENT_ID)
+    event_id = body.get("event_id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_TOKEN or not event_id.isascii():
+        raise InvalidField("event_id", "the event_id string of a POST /v1/slates answer",
+                           "nothing" if "event_id" not in body else _short(event_id))
     has_clicks = body.get("clicks") is not None
     has_reward = body.get("reward") is not None
     if has_clicks == has_reward:

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import Blueprint, request
 
 from serving import rollout
-from serving.blueprints.body import json_body
-from serving.config import ExperimentConfig
-from serving.errors import InvalidField, NotFound, Unauthorized
-from serving.service import service
+from serving.config import ABExperimentConfig
+from serving.errors import InvalidField, NotFound
+from serving.service import check_bearer, service
 from serving.traffic import change_split, check_weights
 from serving.validation import is_clean_text
 from simulator.errors import ServingError
 
 bp = Blueprint("experiments", __name__)
 
+HISTORY_LIMIT = 20
+MAX_HISTORY_LIMIT = 100
 
-def _experiment(name: str) -> ExperimentConfig:
+
+def _experiment(name: str) -> ABExperimentConfig:
     try:
         return service().cfg.experiment(name)
     except KeyError:
@@ -32,29 +33,42 @@ def _require_admin() -> None:
     if not token:
         raise ServingError("admin endpoints are disabled: set serving.admin_token or "
                            "SLATEWISE_ADMIN_TOKEN.", field="Authorization", status=403)
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise Unauthorized("`Authorization`: expected `Bearer <admin token>`, found "
-                           + ("nothing" if not header else "a wrong token") + ".", field="Authorization")
+    check_bearer(token, "admin token")
+
+
+def _query_int(name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
+        raise InvalidField(name, f"an integer in [{low}, {high}]", repr(raw)[:60])
+    return int(raw)
 
 
 @bp.get("/v1/experiments/<name>")
 def get_experiment(name: str) -> tuple[dict[str, Any], int]:
-    """Arms, weights, per-arm statistics, SRM and mSPRT tests, and the rollout decision."""
+    """Arms, weights, per-arm statistics, SRM and mSPRT tests, the rollout decision, a page of history.
+
+    Query: ``history_limit`` (1..100, default 20) changes, newest first, with versions
+    below ``history_before``; ``history_next`` is the ``history_before`` of the next page.
+    """
     exp = _experiment(name)
-    store = service().store
-    report = rollout.evaluate(store, exp)
-    return report.to_json(store.traffic_history(exp.name)), 200
+    limit = _query_int("history_limit", HISTORY_LIMIT, 1, MAX_HISTORY_LIMIT)
+    before = _query_int("history_before", None, 1, 2**62)
+    svc = service()
+    report = rollout.evaluate(svc.store, exp, svc.cfg.experiments, svc.clock() - svc.cfg.reward_window_s)
+    page = svc.store.traffic_history(exp.name, before, (limit or HISTORY_LIMIT) + 1)
+    shown = page[:limit]
+    return report.to_json(shown, shown[-1].version if len(page) > len(shown) else None), 200
 
 
 @bp.post("/v1/experiments/<name>/traffic")
 def set_traffic(name: str) -> tuple[dict[str, Any], int]:
     """Change the split (``weights``) or apply the current decision (``action = "apply"``); admin only."""
+    _require_admin()  # before anything else: an unauthenticated caller learns nothing, not even names
     exp = _experiment(name)
-    _require_admin()
     svc = service()
-    body = json_body(svc.cfg.max_body_bytes)
+    body = svc.request_json()
     unknown = sorted(set(body) - {"weights", "reason", "action"})
     if unknown:
         raise InvalidField(unknown[0], "only `weights`, `reason` or `action`",
@@ -70,7 +84,8 @@ def set_traffic(name: str) -> tuple[dict[str, Any], int]:
         if body["action"] != "apply":
             raise InvalidField("action", '"apply" (carry out the current rollout decision)',
                                repr(body["action"])[:60])
-        decision = rollout.evaluate(svc.store, exp).decision
+        decision = rollout.evaluate(svc.store, exp, svc.cfg.experiments,
+                                    svc.clock() - svc.cfg.reward_window_s).decision
         if decision.weights is None:
             return {"applied": False, "decision": decision.action, "reason": decision.reason,
                     "traffic_version": current.version, "weights": current.weights}, 200
@@ -84,7 +99,7 @@ def set_traffic(name: str) -> tuple[dict[str, Any], int]:
     estimates = rollout.check_ope_bar(svc.store, exp, current.weights, weights, policies)
     split = change_split(svc.store, exp, weights, reason, "admin")
     svc.traffic.refresh(exp.name)
-    return {"applied": True, "traffic_version": split.version, "weights": split.weights,
-            "reason": split.reason,
+    return {"applied": split.version != current.version, "traffic_version": split.version,
+            "weights": split.weights, "reason": split.reason,
             "ope": {arm: {"value": e.value, "low": e.low, "high": e.high, "n": e.n}
                     for arm, e in estimates.items()}}, 200

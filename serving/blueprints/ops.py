@@ -35,7 +35,7 @@ def readyz() -> tuple[dict[str, Any], int]:
 def metrics() -> Response:
     """Prometheus text format: requests, latencies, errors, decisions per arm."""
     svc = service()
-    text = svc.metrics.render(svc.store.counts())
+    text = svc.metrics.render(svc.store.count_decisions())
     return Response(text, mimetype="text/plain", content_type="text/plain; version=0.0.4; charset=utf-8")
 
 

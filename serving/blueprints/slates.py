@@ -1,46 +1,38 @@
 """``POST /v1/slates``: choose a slate, store the decision, then answer.
 
-The work is :func:`decide` (body bytes in, answer bytes out). Flask serves it at
-``POST /v1/slates`` like every other route; :class:`SlatesFastPath`, installed in
-front of the Flask app by :func:`serving.app.create_app`, answers the common case
-(a ``POST`` to exactly ``/v1/slates`` with a ``Content-Length``) itself, with the
-same answer, the same JSON errors and the same metrics, without building Flask's
-request context, URL adapter and response object for every slate. Everything
-else (other routes and methods, chunked bodies) goes to Flask unchanged.
+The work is :func:`decide` (body bytes in, answer bytes out). The Flask route
+serves it; with ``serving.slates_app`` (the default) :func:`serving.app.create_app`
+mounts :class:`SlatesApp` at ``/v1/slates`` instead (Werkzeug's
+``DispatcherMiddleware``), an explicit WSGI sub-application that calls the same
+:func:`decide` without Flask's per-request machinery. Both read the body with
+:func:`serving.http.read_body`, answer errors with :func:`serving.http.error_answer`
+and are counted by the one :class:`serving.http.MetricsMiddleware`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flask import Blueprint, Response
-from werkzeug.http import HTTP_STATUS_CODES
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from bandits import PolicyError
 from serving.assignment import assign
-from serving.blueprints.body import body_bytes, declared_length, read_body
-from serving.errors import INTERNAL_ERROR, InvalidField
+from serving.errors import InvalidField
+from serving.http import ROUTE_KEY, StartResponse, encode, error_answer, read_body, status_line
 from serving.service import service
+from serving.store import NewDecision
 from serving.validation import parse_json, parse_slate_request
-from simulator.errors import ServingError
 
 if TYPE_CHECKING:
     from serving.service import Service
 
-logger = logging.getLogger(__name__)
-
 bp = Blueprint("slates", __name__)
 
 ENDPOINT = "/v1/slates"
-
-# What Flask's JSON provider writes for a dict (compact, ASCII, keys in order), without
-# building an encoder per answer.
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+_ALLOW = [("Allow", "OPTIONS, POST")]
 
 
 def prefix_pscore(pscore: float, pscore_item: np.ndarray[Any, Any], k: int, k_full: int) -> float:
@@ -75,7 +67,7 @@ def decide(svc: Service, data: bytes) -> bytes:
             exp = svc.cfg.experiment(req.experiment)
         except KeyError:
             raise InvalidField("experiment", f"one of {[e.name for e in svc.cfg.experiments]}",
-                               repr(req.experiment)) from None
+                               repr(req.experiment)[:60]) from None
     split = svc.traffic.get(exp.name)
     arm = exp.arms[assign(req.user_id, exp.salt, split.buckets)]
     served = svc.hub.get(exp.name, arm.name)
@@ -94,70 +86,52 @@ def decide(svc: Service, data: bytes) -> bytes:
     slate = decision.slate[0, :k]
     pscore_item = decision.pscore_item[0, :k]
     pscore = prefix_pscore(float(decision.pscore[0]), decision.pscore_item[0], k, shape.k)
-    event_id = svc.store.add_decision(
+    event_id = svc.store.add_decision(NewDecision(
         ts=svc.clock(), user_id=req.user_id, experiment=exp.name, arm=arm.name, policy=served.name,
         policy_version=served.version, traffic_version=split.version, context=req.context, slate=slate,
-        pscore=pscore, pscore_item=pscore_item, anchor=req.anchor)
+        pscore=pscore, pscore_item=pscore_item, anchor=req.anchor))
     svc.metrics.decision(exp.name, arm.name)
     item_ids = shape.item_ids
-    answer = {"event_id": event_id, "slate": [item_ids[i] for i in slate.tolist()], "propensity": pscore,
-              "propensity_item": pscore_item.tolist(), "arm": arm.name, "policy": served.name,
-              "policy_version": served.version, "experiment": exp.name}
-    return (_encode(answer) + "\n").encode()
+    return encode({"event_id": svc.tokens.issue(event_id), "slate": [item_ids[i] for i in slate.tolist()],
+                   "propensity": pscore, "propensity_item": pscore_item.tolist(), "arm": arm.name,
+                   "policy": served.name, "policy_version": served.version, "experiment": exp.name})
 
 
 @bp.post(ENDPOINT)
 def choose_slate() -> Response:
     """Choose a slate for one shopper; the decision is committed before the answer."""
     svc = service()
-    return Response(decide(svc, body_bytes(svc.cfg.max_body_bytes)), mimetype="application/json")
+    return Response(decide(svc, read_body(request.environ, svc.cfg.max_body_bytes)),
+                    mimetype="application/json")
 
 
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-# the status lines Werkzeug writes ("422 UNPROCESSABLE ENTITY")
-_STATUS = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
-_INTERNAL = (_encode(INTERNAL_ERROR) + "\n").encode()
-
-
-class SlatesFastPath:
-    """WSGI middleware answering ``POST /v1/slates`` with a ``Content-Length`` body itself.
-
-    The answer, the JSON errors (same status, body and error metrics as the Flask
-    error handlers) and the request metrics are those of the Flask route; only
-    Flask's per-request machinery is skipped. Any other request goes to ``app``.
+class SlatesApp:
+    """The WSGI sub-application mounted at ``/v1/slates``: ``POST`` answers a slate, nothing else.
 
     Args:
-        app: the Flask app's WSGI callable.
-        svc: the service the Flask app is bound to.
+        svc: the service the Flask app is bound to (same store, policies and metrics).
     """
 
-    def __init__(self, app: WSGIApp, svc: Service) -> None:
-        self.app = app
+    def __init__(self, svc: Service) -> None:
         self.svc = svc
         self.limit = svc.cfg.max_body_bytes
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """Answer a plain ``POST /v1/slates`` here; hand anything else to the Flask app."""
-        if environ.get("PATH_INFO") != ENDPOINT or environ.get("REQUEST_METHOD") != "POST":
-            return self.app(environ, start_response)
-        length = declared_length(environ)
-        if length is None:
-            return self.app(environ, start_response)
-        started = time.perf_counter()
-        svc = self.svc
+        """Answer ``POST /v1/slates`` (the mount point itself); 405 or 404 for anything else."""
         try:
-            body = decide(svc, read_body(environ, length, self.limit))
-            status = 200
-        except ServingError as err:
-            svc.metrics.error(ENDPOINT, err.code)
-            body, status = (_encode(err.to_json()) + "\n").encode(), err.status
-        except Exception:
-            logger.exception("unexpected error answering POST %s", ENDPOINT)
-            svc.metrics.error(ENDPOINT, "internal")
-            body, status = _INTERNAL, 500
-        start_response(_STATUS.get(status, f"{status} UNKNOWN"),
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        svc.metrics.observe(ENDPOINT, "POST", status, time.perf_counter() - started)
+            if environ.get("PATH_INFO"):  # below the mount point: /v1/slates/...
+                raise NotFound()
+            method = environ.get("REQUEST_METHOD")
+            if method == "OPTIONS":  # what Flask answers for a route's automatic OPTIONS
+                start_response(status_line(200), [*_ALLOW, ("Content-Type", "text/html; charset=utf-8"),
+                                                  ("Content-Length", "0")])
+                return [b""]
+            if method != "POST":
+                raise MethodNotAllowed(valid_methods=["OPTIONS", "POST"])
+            environ[ROUTE_KEY] = ENDPOINT
+            body = decide(self.svc, read_body(environ, self.limit))
+            status, headers = 200, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        except Exception as err:
+            status, headers, body = error_answer(environ, err, self.limit)
+        start_response(status_line(status), headers)
         return [body]

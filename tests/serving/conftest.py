@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from serving import create_app
-from serving.config import ArmConfig, ExperimentConfig, ServingConfig
+from serving.config import ABExperimentConfig, ArmConfig, ServingConfig
 
 TOKEN = "s3cret-token"
 
@@ -25,7 +25,7 @@ class Clock:
 
 
 def make_config(tmp_path: Path, **changes: Any) -> ServingConfig:
-    ab = ExperimentConfig(
+    ab = ABExperimentConfig(
         name="ab", salt="ab-v1", control="control",
         arms=(ArmConfig("control", "linucb", 0.5, {"alpha": 0.5}),
               ArmConfig("treatment", "uniform", 0.5, learn=False)),
@@ -34,7 +34,7 @@ def make_config(tmp_path: Path, **changes: Any) -> ServingConfig:
         "db_path": str(tmp_path / "serving.db"), "model_dir": str(tmp_path / "models"),
         "admin_token": TOKEN, "learner": False, "n_items": 20, "k": 3, "dim_context": 4,
         "reward_window_s": 3600.0,
-        "experiments": (ExperimentConfig(name="default", salt="default-v1", control="control",
+        "experiments": (ABExperimentConfig(name="default", salt="default-v1", control="control",
                                          arms=(ArmConfig("control", "linucb", 1.0, {"alpha": 1.0}),)),
                         ab),
     }

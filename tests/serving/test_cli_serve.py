@@ -11,7 +11,10 @@ from experiments.cli.serve import gunicorn_options
 def test_gunicorn_options_bind_loopback_with_threads() -> None:
     opts = gunicorn_options("127.0.0.1", 8123, 3, 4)
     assert opts["bind"] == "127.0.0.1:8123" and opts["workers"] == 3 and opts["threads"] == 4
-    assert opts["worker_class"] == "gthread" and opts["preload_app"] is False
+    from gunicorn.workers.gthread import ThreadWorker
+
+    assert issubclass(opts["worker_class"], ThreadWorker) and opts["preload_app"] is False
+    assert gunicorn_options("127.0.0.1", 8123, 3, 4, 1.5)["worker_class"].client_timeout_s == 1.5
 
 
 def test_serve_rejects_a_bad_config_before_starting(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from serving.catalog import FALLBACK_N_ITEMS, resolve_shape
-from serving.config import ServingConfig, load_config
+from serving.config import ServingConfig, load_serving_config
 from simulator.errors import ConfigError
 
 TOML = """
@@ -43,7 +43,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_toml_then_environment(tmp_path: Path) -> None:
     path = write(tmp_path, TOML.format(db=tmp_path / "x.db"))
-    cfg = load_config(path, env={"SLATEWISE_ADMIN_TOKEN": "from-env", "SLATEWISE_REWARD_WINDOW_S": "60",
+    cfg = load_serving_config(path, env={"SLATEWISE_ADMIN_TOKEN": "from-env", "SLATEWISE_REWARD_WINDOW_S": "60",
                                  "SLATEWISE_LEARNER": "false"})
     assert cfg.admin_token == "from-env" and cfg.reward_window_s == 60.0 and cfg.learner is False
     assert cfg.n_items == 30 and cfg.context_names == ("a", "b", "c")
@@ -54,11 +54,11 @@ def test_toml_then_environment(tmp_path: Path) -> None:
 
 def test_config_file_from_environment(tmp_path: Path) -> None:
     path = write(tmp_path, TOML.format(db=tmp_path / "x.db"))
-    assert load_config(env={"SLATEWISE_CONFIG": str(path)}).admin_token == "from-file"
+    assert load_serving_config(env={"SLATEWISE_CONFIG": str(path)}).admin_token == "from-file"
 
 
 def test_embedded_default_serves_linucb(tmp_path: Path) -> None:
-    cfg = load_config(env={})
+    cfg = load_serving_config(env={})
     assert cfg.experiments[0].arms[0].policy == "linucb" and cfg.experiments[0].arms[0].weight == 1.0
     shape = resolve_shape(cfg)
     if shape.source == "fallback":
@@ -93,23 +93,23 @@ BAD = [
 def test_bad_config_names_the_key(tmp_path: Path, env: dict[str, str], toml: str, message: str) -> None:
     path = write(tmp_path, toml) if toml else None
     with pytest.raises(ConfigError, match=message):
-        load_config(path, env=env)
+        load_serving_config(path, env=env)
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        load_config(tmp_path / "none.toml", env={})
+        load_serving_config(tmp_path / "none.toml", env={})
 
 
 def test_unknown_policy_and_bad_params_fail_at_startup(tmp_path: Path) -> None:
     from serving import create_app
-    from serving.config import ArmConfig, ExperimentConfig
+    from serving.config import ABExperimentConfig, ArmConfig
 
     for arm, message in ((ArmConfig("a", "nope", 1.0), "registered policy"),
                          (ArmConfig("a", "linucb", 1.0, {"alpha": -1}), "alpha")):
         cfg = ServingConfig(db_path=str(tmp_path / "c.db"), model_dir=str(tmp_path / "m"), learner=False,
                             n_items=5, k=2, dim_context=2,
-                            experiments=(ExperimentConfig("e", "s", (arm,), "a"),))
+                            experiments=(ABExperimentConfig("e", "s", (arm,), "a"),))
         with pytest.raises(ConfigError, match=message):
             create_app(cfg)
 

@@ -10,55 +10,65 @@ from flask.testing import FlaskClient
 
 from serving import rollout
 from serving.assignment import assign
-from serving.config import ArmConfig, ExperimentConfig
-from serving.store import Store
+from serving.config import ABExperimentConfig, ArmConfig
+from serving.store import EventStore, NewDecision, NewReward
 from tests.serving.conftest import TOKEN, admin, slate_body
 
 
 def fill(app: Flask, experiment: str, n: int, p_click: dict[str, float], seed: int = 0,
-         arm_of: Callable[[str], str] | None = None) -> None:
-    """Store n decisions of real users (assigned by the live split) with Bernoulli clicks per arm."""
+         arm_of: Callable[[str], str] | None = None, user_of: Callable[[int], str] | None = None,
+         rewarded: Callable[[int], bool] | None = None) -> list[tuple[str, float]]:
+    """Store n decisions (users assigned by the live split) with Bernoulli clicks per arm.
+
+    Returns:
+        (arm, click) of every decision, in order (click NaN where no reward was posted).
+    """
     svc = app.extensions["slatewise"]
     exp = svc.cfg.experiment(experiment)
     split = svc.traffic.refresh(experiment)
     rng = np.random.default_rng(seed)
-    store: Store = svc.store
+    store: EventStore = svc.store
+    out = []
     for i in range(n):
-        user = f"{experiment}-{seed}-{i}"
+        user = user_of(i) if user_of else f"{experiment}-{seed}-{i}"
         arm = arm_of(user) if arm_of else exp.arms[assign(user, exp.salt, split.buckets)].name
-        event = store.add_decision(ts=1.7e9, user_id=user, experiment=experiment, arm=arm, policy="x",
-                                   policy_version=0, traffic_version=split.version, context=np.zeros(4),
-                                   slate=np.arange(3), pscore=1.0, pscore_item=np.ones(3), anchor=None)
+        event = store.add_decision(NewDecision(
+            ts=svc.clock(), user_id=user, experiment=experiment, arm=arm, policy="x", policy_version=0,
+            traffic_version=split.version, context=np.zeros(4), slate=np.arange(3), pscore=1.0,
+            pscore_item=np.ones(3), anchor=None))
         click = float(rng.random() < p_click[arm])
-        store.add_reward(event_id=event, ts=1.7e9, reward=np.array([click, 0, 0]), purchase=None,
-                         revenue=None, digest=str(click))
+        if rewarded is None or rewarded(i):
+            store.add_reward(NewReward(event_id=event, ts=svc.clock(), reward=np.array([click, 0, 0]),
+                                       purchase=None, revenue=None, digest=str(click)))
+            out.append((arm, click))
+        else:
+            out.append((arm, float("nan")))
+    return out
 
 
-def ab(**changes: Any) -> ExperimentConfig:
+def ab(**changes: Any) -> ABExperimentConfig:
     base: dict[str, Any] = {
         "name": "ab", "salt": "ab-v1", "control": "control", "min_decisions_per_stage": 50,
         "arms": (ArmConfig("control", "linucb", 0.5), ArmConfig("treatment", "uniform", 0.5, learn=False))}
     base.update(changes)
-    return ExperimentConfig(**base)
+    return ABExperimentConfig(**base)
 
 
 def test_report_has_arms_weights_tests_and_decision(app: Flask, client: FlaskClient) -> None:
-    fill(app, "ab", 400, {"control": 0.3, "treatment": 0.3})
+    filled = fill(app, "ab", 400, {"control": 0.3, "treatment": 0.3})
     report = client.get("/v1/experiments/ab").get_json()
     assert report["weights"] == {"control": 0.5, "treatment": 0.5}
     arms = {a["name"]: a for a in report["arms"]}
     assert arms["control"]["decisions"] + arms["treatment"]["decisions"] == 400
-    store = app.extensions["slatewise"].store
-    data = store.arm_outcomes("ab")
     for name, arm in arms.items():
-        r = data["reward"][data["arm"] == name]
+        r = np.array([click for a, click in filled if a == name])
         assert arm["mean_reward"] == pytest.approx(r.mean())
         half = 1.959963984540054 * r.std(ddof=1) / np.sqrt(r.size)
         assert arm["interval"] == pytest.approx([r.mean() - half, r.mean() + half])
     assert 0.0 <= report["srm_p"] <= 1.0 and report["srm_p"] > 0.001
     assert arms["control"]["msprt_p"] is None and 0 < arms["treatment"]["msprt_p"] <= 1
     assert report["decision"]["action"] in ("continue", "ship", "ramp")
-    assert report["history"][0]["actor"] == "config"
+    assert report["history"][-1]["actor"] == "config"
 
 
 def test_unknown_experiment_is_404(client: FlaskClient) -> None:
@@ -74,7 +84,7 @@ def test_worse_treatment_is_rolled_back_with_a_reason(app: Flask, client: FlaskC
     res = client.post("/v1/experiments/ab/traffic", json={"action": "apply"}, headers=admin())
     assert res.status_code == 200 and res.get_json()["weights"] == {"control": 1.0, "treatment": 0.0}
     history = client.get("/v1/experiments/ab").get_json()["history"]
-    assert history[-1]["reason"].startswith("roll back: guardrail") and history[-1]["actor"] == "admin"
+    assert history[0]["reason"].startswith("roll back: guardrail") and history[0]["actor"] == "admin"
     arms = {client.post("/v1/slates", json=slate_body(f"x{i}", experiment="ab")).get_json()["arm"]
             for i in range(30)}
     assert arms == {"control"}
@@ -86,7 +96,7 @@ def test_auto_rollout_rolls_back_by_itself(app_factory: Any) -> None:
     app.extensions["slatewise"].learner.run_once()
     report = app.test_client().get("/v1/experiments/ab").get_json()
     assert report["weights"]["treatment"] == 0.0
-    assert report["history"][-1]["actor"] == "rollout" and "worse" in report["history"][-1]["reason"]
+    assert report["history"][0]["actor"] == "rollout" and "worse" in report["history"][0]["reason"]
 
 
 def test_sample_ratio_mismatch_is_a_guardrail(app: Flask, client: FlaskClient) -> None:
@@ -197,10 +207,10 @@ def test_off_policy_estimate_matches_a_hand_computation(app_factory: Any) -> Non
     # clicks_on_slot0 / 20 (fill only clicks slot 0).
     exp = ab(arms=(ArmConfig("control", "linucb", 1.0), ArmConfig("candidate", "uniform", 0.0, ope_bar=-1.0)))
     app = app_factory(experiments=(exp,))
-    fill(app, "ab", 200, {"control": 0.4, "candidate": 0.0})
+    filled = fill(app, "ab", 200, {"control": 0.4, "candidate": 0.0})
     svc = app.extensions["slatewise"]
     est = rollout.off_policy_estimate(svc.store, exp, svc.hub.get("ab", "candidate").policy)
-    clicks = svc.store.arm_outcomes("ab")["reward"]
+    clicks = np.array([click for _, click in filled])
     assert est.n == 200 and est.value == pytest.approx(clicks.mean() / 20)
     res = app.test_client().post("/v1/experiments/ab/traffic", headers=admin(),
                                  json={"weights": {"control": 0.9, "candidate": 0.1}})
@@ -214,4 +224,4 @@ def test_changed_arms_reset_the_split_with_a_reason(app_factory: Any, client: Fl
     report = app_factory(experiments=(three,)).test_client().get("/v1/experiments/ab").get_json()
     assert report["traffic_version"] == 2 and report["weights"] == {"control": 0.6, "treatment": 0.2,
                                                                      "other": 0.2}
-    assert "arms changed" in report["history"][-1]["reason"]
+    assert "arms changed" in report["history"][0]["reason"]

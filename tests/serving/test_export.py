@@ -31,7 +31,8 @@ def test_export_is_the_log_format_with_what_was_served(app: Flask, client: Flask
     assert final.n_rounds == 2  # only rewarded ones are final inside the window
     log = export_log(db, include_pending=True)
     assert log.n_rounds == 6 and log.k == 3 and log.dim_context == 4 and log.n_items == 20
-    assert log.event_id.tolist() == [b["event_id"] for b, _ in served]
+    tokens = app.extensions["slatewise"].tokens  # the log keeps the store's int64 ids; answers carry tokens
+    assert log.event_id.tolist() == [tokens.verify(b["event_id"]) for b, _ in served] == list(range(1, 7))
     assert log.slate.tolist() == [b["slate"] for b, _ in served]
     np.testing.assert_array_equal(log.context, [c for _, c in served])
     assert log.reward[0].tolist() == [0, 1, 0] and log.reward[1].tolist() == [1, 0, 0]

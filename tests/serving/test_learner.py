@@ -53,7 +53,7 @@ def test_workers_pick_up_new_versions(app: Flask, client: FlaskClient) -> None:
     svc.hub.reload(force=True)
     body = client.post("/v1/slates", json=slate_body()).get_json()
     assert body["policy_version"] == 1
-    assert svc.store.decision(body["event_id"]).policy_version == 1
+    assert svc.store.decision(svc.tokens.verify(body["event_id"])).policy_version == 1
 
 
 def test_unrewarded_decisions_count_as_zero_after_the_window(app: Flask, client: FlaskClient,

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -48,3 +50,36 @@ def test_openapi_describes_every_endpoint(app: Flask, client: FlaskClient) -> No
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         served |= {(path, m) for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
     assert documented == served
+
+
+def test_openapi_is_valid_openapi_3_0_3(client: FlaskClient) -> None:
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"] == "3.0.3"
+    validate(spec)  # raises on any violation of the 3.0 schema
+    broken = json.loads(json.dumps(spec))
+    broken["paths"]["/v1/slates"]["post"]["responses"]["200"]["content"]["application/json"]["schema"][
+        "properties"]["propensity"]["exclusiveMinimum"] = 0  # a 3.1 number where 3.0 wants a boolean
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
+
+
+def test_openapi_states_exactly_one_of_clicks_or_reward(client: FlaskClient) -> None:
+    from jsonschema import Draft4Validator
+
+    spec = client.get("/openapi.json").get_json()
+    op = spec["paths"]["/v1/rewards"]["post"]
+    schema = op["requestBody"]["content"]["application/json"]["schema"]
+    assert "exactly one of clicks or reward" in schema["description"] + op["summary"]
+    validator = Draft4Validator(schema)
+    token = "A" * 32
+    assert validator.is_valid({"event_id": token, "clicks": [0, 1, 0]})
+    assert validator.is_valid({"event_id": token, "reward": 1.5})
+    assert not validator.is_valid({"event_id": token})
+    assert not validator.is_valid({"event_id": token, "clicks": [0, 1, 0], "reward": 1.5})
+    answer = spec["paths"]["/v1/slates"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    body = client.post("/v1/slates", json=slate_body()).get_json()
+    assert Draft4Validator(answer).is_valid(body)
+    assert not Draft4Validator(answer).is_valid({**body, "propensity": 0.0})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import signal
 import sqlite3
@@ -17,6 +18,11 @@ ENV = {"SLATEWISE_N_ITEMS": "30", "SLATEWISE_K": "3", "SLATEWISE_DIM_CONTEXT": "
        "SLATEWISE_LEARN_INTERVAL_S": "0.2", "SLATEWISE_RELOAD_INTERVAL_S": "0.2"}
 
 
+def store_id(token: str) -> int:
+    """The store's int64 id inside an event token (its first 8 bytes, big-endian)."""
+    return int.from_bytes(base64.urlsafe_b64decode(token)[:8], "big")
+
+
 def load(port: int, answered: list[int], stop: threading.Event, thread: int) -> None:
     """POST slates (and a reward for every other one) until told to stop or the server dies."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -29,7 +35,7 @@ def load(port: int, answered: list[int], stop: threading.Event, thread: int) -> 
                                    conn=conn)
             if status != 200:
                 return
-            answered.append(int(body["event_id"]))
+            answered.append(store_id(body["event_id"]))
             if i % 2 == 0:
                 request(port, "POST", "/v1/rewards", {"event_id": body["event_id"], "clicks": [1, 0, 0]},
                         conn=conn)
@@ -72,7 +78,7 @@ def test_sigkill_mid_load_loses_no_answered_decision(tmp_path: Path) -> None:
     proc2 = start_server(tmp_path, port2, ENV)
     try:
         status, body = request(port2, "POST", "/v1/slates", {"user_id": "after", "context": [0, 0, 0, 0]})
-        assert status == 200 and body["event_id"] > max(answered)
+        assert status == 200 and store_id(body["event_id"]) > max(answered)
         status, report = request(port2, "GET", "/v1/experiments/default")
         assert status == 200 and report["arms"][0]["decisions"] == len(stored) + 1
     finally:

@@ -23,7 +23,8 @@ def test_slate_answer_is_stored_with_everything_before_it_returns(app: Flask, cl
     body = res.get_json()
     assert set(body) >= {"event_id", "slate", "propensity", "arm", "policy", "policy_version"}
     assert body["policy"] == "linucb" and body["arm"] == "control" and body["policy_version"] == 0
-    stored = app.extensions["slatewise"].store.decision(body["event_id"])
+    svc = app.extensions["slatewise"]
+    stored = svc.store.decision(svc.tokens.verify(body["event_id"]))
     assert stored is not None
     assert stored.user_id == "alice" and stored.arm == "control" and stored.policy == "linucb"
     np.testing.assert_array_equal(stored.context, [0.5, -1.0, 0.25, 2.0])

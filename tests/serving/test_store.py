@@ -2,19 +2,22 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from serving.store import InsertResult, Store
+from serving.store import NewDecision, NewReward, RewardStatus
+from serving.store import SQLiteStore as Store
 
 
 def decision(store: Store, user: Any = "u") -> int:
-    return store.add_decision(ts=1.0, user_id=user, experiment="e", arm="a", policy="p", policy_version=0,
-                              traffic_version=1, context=np.array([0.5, -1.0]), slate=np.array([2, 0]),
-                              pscore=0.25, pscore_item=np.array([0.5, 0.5]), anchor=None)
+    return store.add_decision(NewDecision(
+        ts=1.0, user_id=user, experiment="e", arm="a", policy="p", policy_version=0, traffic_version=1,
+        context=np.array([0.5, -1.0]), slate=np.array([2, 0]), pscore=0.25, pscore_item=np.array([0.5, 0.5]),
+        anchor=None))
 
 
 def test_decisions_round_trip(tmp_path: Path) -> None:
@@ -67,11 +70,11 @@ def test_reward_once(tmp_path: Path) -> None:
     event = decision(store)
     args: dict[str, Any] = {"event_id": event, "ts": 2.0, "reward": np.array([1.0, 0.0]), "purchase": None,
                             "revenue": None}
-    assert store.add_reward(**args, digest="a") == InsertResult.STORED
-    assert store.add_reward(**args, digest="a") == InsertResult.DUPLICATE
-    assert store.add_reward(**args, digest="b") == InsertResult.CONFLICT
-    with pytest.raises(sqlite3.IntegrityError):  # foreign key: no reward without its decision
-        store.add_reward(**{**args, "event_id": event + 10}, digest="c")
+    assert store.add_reward(NewReward(**args, digest="a")) == RewardStatus.STORED
+    assert store.add_reward(NewReward(**args, digest="a")) == RewardStatus.DUPLICATE
+    assert store.add_reward(NewReward(**args, digest="b")) == RewardStatus.CONFLICT
+    with pytest.raises(LookupError):  # foreign key: no reward without its decision
+        store.add_reward(NewReward(**{**args, "event_id": event + 10}, digest="c"))
 
 
 def _decisions_of_one_process(path: str, proc: int, n_threads: int, per_thread: int, out: Any) -> None:
@@ -155,7 +158,9 @@ def test_a_decision_waits_for_another_process_writing(tmp_path: Path) -> None:
     got: list[int] = []
     thread = threading.Thread(target=lambda: got.append(decision(store)))
     thread.start()
-    thread.join(timeout=0.3)
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline and thread.is_alive():  # it must keep waiting, not fail
+        thread.join(timeout=0.05)
     assert thread.is_alive() and got == []  # retrying, not failed, not stored
     other.execute("INSERT INTO meta VALUES ('k', '1')")
     other.execute("COMMIT")
@@ -165,9 +170,9 @@ def test_a_decision_waits_for_another_process_writing(tmp_path: Path) -> None:
 
 
 def test_a_decision_gives_up_after_the_busy_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import serving.store
+    import serving.store.writer
 
-    monkeypatch.setattr(serving.store, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(serving.store.writer, "BUSY_TIMEOUT_S", 0.2)
     store = Store(tmp_path / "s.db")
     other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
@@ -179,8 +184,7 @@ def test_a_decision_gives_up_after_the_busy_timeout(tmp_path: Path, monkeypatch:
     assert decision(store) == 1  # the store keeps working
 
 
-def test_a_store_created_with_autoincrement_ids_keeps_counting(tmp_path: Path) -> None:
-    # stores written before event_id became a plain rowid alias declared it AUTOINCREMENT
+def test_a_store_whose_ids_are_autoincrement_keeps_counting(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "s.db") as conn:
         conn.executescript(serving_schema_with_autoincrement())
         conn.execute("INSERT INTO decisions (event_id, ts, user_id, experiment, arm, policy, policy_version, "
@@ -192,7 +196,7 @@ def test_a_store_created_with_autoincrement_ids_keeps_counting(tmp_path: Path) -
 
 
 def serving_schema_with_autoincrement() -> str:
-    from serving.store import SCHEMA
+    from serving.store.schema import SCHEMA
 
     old = SCHEMA.replace("event_id INTEGER PRIMARY KEY,", "event_id INTEGER PRIMARY KEY AUTOINCREMENT,")
     assert old != SCHEMA

@@ -1,0 +1,144 @@
+"""The event store interface: what the service asks of whichever database holds its events.
+
+A backend (today :class:`serving.store.sqlite.SQLiteStore`) keeps four promises:
+
+* a decision is committed before :meth:`EventStore.add_decision` returns, so an
+  answered decision survives a killed process;
+* ``event_id`` values are positive int64, unique, handed out once, and a decision
+  committed later never has a smaller id than one already visible (the learner's
+  and the totals' cursors walk ids in order);
+* a reward is stored at most once per decision (first wins; an identical repeat is
+  a duplicate, a different one a conflict);
+* a traffic split is written only when the version in force is the one the writer
+  read (compare and set), so concurrent writers never fork the history.
+
+Every result is a frozen record of :mod:`serving.store.records`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+from serving.store.records import (
+    Decision,
+    ExportedDecisions,
+    FeedbackBatch,
+    LoggedDecisions,
+    NewDecision,
+    NewReward,
+    RewardStatus,
+    StoreMeta,
+    TrafficChange,
+    TrafficSplit,
+)
+from serving.store.totals import OutcomeBatch, Totals
+
+
+class EventStore(abc.ABC):
+    """Decisions, rewards, traffic history, meta and the experiments' running totals."""
+
+    # ------------------------------------------------------------------ decisions and rewards
+    @abc.abstractmethod
+    def add_decision(self, decision: NewDecision) -> int:
+        """Store one decision; returns its ``event_id`` once the decision is committed."""
+
+    @abc.abstractmethod
+    def decision(self, event_id: int) -> Decision | None:
+        """The decision ``event_id``, or None."""
+
+    @abc.abstractmethod
+    def add_reward(self, reward: NewReward) -> RewardStatus:
+        """Store the outcome of ``reward.event_id`` once.
+
+        Raises:
+            LookupError: no decision ``reward.event_id`` (nothing is stored).
+        """
+
+    @abc.abstractmethod
+    def count_decisions(self) -> dict[tuple[str, str], int]:
+        """Decisions per (experiment, arm)."""
+
+    # ------------------------------------------------------------------ learning and evaluation
+    @abc.abstractmethod
+    def new_feedback(self, experiment: str, arm: str, k: int, after_seq: int, after_event: int,
+                     expired_before: float, limit: int) -> FeedbackBatch:
+        """Outcomes of one arm with full ``k``-slates that became final since the cursors.
+
+        Final means: a reward arrived (``seq > after_seq``), or no reward came and the
+        decision's reward window closed (``ts < expired_before``; reward 0). Expired
+        decisions are walked in ``event_id`` order and the walk stops at the first
+        decision still inside its window, so each call reads only new rows.
+        """
+
+    @abc.abstractmethod
+    def recent_decisions(self, experiment: str, limit: int) -> LoggedDecisions:
+        """The last ``limit`` decisions of an experiment at full length, with their rewards."""
+
+    @abc.abstractmethod
+    def totals(self) -> Totals:
+        """The experiments' running totals as last advanced."""
+
+    @abc.abstractmethod
+    def advance_totals(self, expired_before: float, limit: int,
+                       fold: Callable[[Totals, OutcomeBatch], Totals]) -> Totals:
+        """Fold what happened since the totals' cursors into them, in one transaction.
+
+        Reads at most ``limit`` new decisions and ``limit`` newly final outcomes (see
+        :class:`~serving.store.totals.OutcomeBatch`), records each user's first
+        decision per experiment, and stores ``fold(totals, batch)``, so the cost is
+        that of the new rows, whatever the history. Concurrent callers are serialised;
+        none folds a row twice.
+        """
+
+    # ------------------------------------------------------------------ traffic
+    @abc.abstractmethod
+    def traffic(self, experiment: str) -> TrafficSplit | None:
+        """The split in force, or None before the first one is written."""
+
+    @abc.abstractmethod
+    def traffic_version(self, experiment: str) -> int:
+        """Version of the split in force (0 when none)."""
+
+    @abc.abstractmethod
+    def traffic_weights(self, experiment: str) -> dict[int, dict[str, float]]:
+        """Weights of every version of an experiment's split (without the bucket tables)."""
+
+    @abc.abstractmethod
+    def traffic_history(self, experiment: str, before: int | None, limit: int) -> list[TrafficChange]:
+        """Up to ``limit`` changes, newest first, with versions below ``before`` (None: from the newest)."""
+
+    @abc.abstractmethod
+    def add_traffic(self, split: TrafficSplit, expected_version: int) -> bool:
+        """Write ``split`` if the version in force is still ``expected_version`` (False otherwise)."""
+
+    # ------------------------------------------------------------------ meta, export, operations
+    @abc.abstractmethod
+    def ensure_meta(self, meta: StoreMeta) -> StoreMeta:
+        """Write ``meta`` unless the store already holds one; return what the store holds."""
+
+    @abc.abstractmethod
+    def meta(self) -> StoreMeta | None:
+        """What the store was created for, or None when no service wrote it yet."""
+
+    @abc.abstractmethod
+    def export(self, k: int, final_before: float | None) -> ExportedDecisions:
+        """Decisions with ``k``-slates and their outcomes, in event order.
+
+        Args:
+            k: slate length to export.
+            final_before: keep only decisions rewarded or made before this time (their
+                window closed); None keeps every decision.
+        """
+
+    @abc.abstractmethod
+    def maintain(self) -> None:
+        """Background upkeep, called by the learner thread every fraction of a second."""
+
+    @abc.abstractmethod
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close this process's connections (they reopen when next needed)."""

@@ -1,0 +1,246 @@
+"""Reads of the SQLite store, each returning a frozen record (the schema is :mod:`serving.store.schema`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import numpy as np
+
+from serving.store.records import (
+    Decision,
+    ExportedDecisions,
+    FeedbackBatch,
+    FloatArray,
+    LoggedDecisions,
+    StoreMeta,
+    TrafficChange,
+    TrafficSplit,
+)
+from serving.store.schema import f64, i64
+from serving.store.totals import OutcomeBatch, Totals
+
+
+def decision(conn: sqlite3.Connection, event_id: int) -> Decision | None:
+    """The decision ``event_id``, or None."""
+    row = conn.execute(
+        "SELECT event_id, ts, user_id, experiment, arm, policy, policy_version, traffic_version, "
+        "context, slate, pscore, pscore_item, anchor FROM decisions WHERE event_id = ?",
+        (event_id,)).fetchone()
+    if row is None:
+        return None
+    return Decision(event_id=row[0], ts=row[1], user_id=row[2], experiment=row[3], arm=row[4], policy=row[5],
+                    policy_version=row[6], traffic_version=row[7], context=f64(row[8]), slate=i64(row[9]),
+                    pscore=row[10], pscore_item=f64(row[11]), anchor=row[12])
+
+
+def count_decisions(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """Decisions per (experiment, arm)."""
+    rows = conn.execute("SELECT experiment, arm, count(*) FROM decisions GROUP BY experiment, arm").fetchall()
+    return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+def _stack_f64(blobs: list[bytes], width: int) -> FloatArray:
+    return np.frombuffer(b"".join(blobs), dtype="<f8").reshape(len(blobs), width).astype(np.float64)
+
+
+def new_feedback(conn: sqlite3.Connection, experiment: str, arm: str, k: int, after_seq: int,
+                 after_event: int, expired_before: float, limit: int) -> FeedbackBatch:
+    """See :meth:`serving.store.base.EventStore.new_feedback` (one read snapshot)."""
+    conn.execute("BEGIN")  # one snapshot for both reads
+    try:
+        top = int(conn.execute("SELECT coalesce(max(seq), 0) FROM rewards").fetchone()[0])
+        rewarded = conn.execute(
+            "SELECT r.seq, d.context, d.slate, r.reward, d.pscore, d.experiment, d.arm, d.k "
+            "FROM rewards r JOIN decisions d ON d.event_id = r.event_id "
+            "WHERE r.seq > ? AND r.seq <= ? ORDER BY r.seq LIMIT ?", (after_seq, top, limit)).fetchall()
+        new_seq = rewarded[-1][0] if len(rewarded) == limit else max(after_seq, top)
+        rows: list[tuple[bytes, bytes, bytes | None, float]] = [
+            (r[1], r[2], r[3], r[4]) for r in rewarded if r[5] == experiment and r[6] == arm and r[7] == k]
+        new_event = after_event
+        walk = conn.execute(
+            "SELECT d.event_id, d.ts, d.context, d.slate, d.pscore, d.experiment, d.arm, d.k, "
+            "r.event_id IS NOT NULL FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id "
+            "WHERE d.event_id > ? ORDER BY d.event_id LIMIT ?", (after_event, limit))
+        for r in walk:  # lazily: the walk usually stops at the first row
+            if r[1] >= expired_before:
+                break
+            new_event = r[0]
+            if not r[8] and r[5] == experiment and r[6] == arm and r[7] == k:
+                rows.append((r[2], r[3], None, r[4]))
+        walk.close()
+    finally:
+        conn.execute("COMMIT")
+    if not rows:
+        return FeedbackBatch(np.zeros((0, 0)), np.zeros((0, k), dtype=np.int64), np.zeros((0, k)),
+                             np.zeros(0), new_seq, new_event)
+    zeros = bytes(8 * k)
+    return FeedbackBatch(
+        context=_stack_f64([r[0] for r in rows], len(rows[0][0]) // 8),
+        slate=np.frombuffer(b"".join(r[1] for r in rows), dtype="<i8").reshape(len(rows), k).astype(np.int64),
+        reward=_stack_f64([zeros if r[2] is None else r[2] for r in rows], k),
+        pscore=np.array([r[3] for r in rows], dtype=np.float64), seq=new_seq, event=new_event)
+
+
+def recent_decisions(conn: sqlite3.Connection, experiment: str, limit: int) -> LoggedDecisions:
+    """See :meth:`serving.store.base.EventStore.recent_decisions`."""
+    rows = conn.execute(
+        "SELECT d.context, d.slate, r.reward, d.pscore_item, d.k FROM decisions d "
+        "LEFT JOIN rewards r ON r.event_id = d.event_id WHERE d.experiment = ? "
+        "ORDER BY d.event_id DESC LIMIT ?", (experiment, limit)).fetchall()
+    if not rows:
+        empty = np.zeros((0, 0))
+        return LoggedDecisions(empty, empty.astype(np.int64), empty, empty)
+    k = max(int(r[4]) for r in rows)
+    rows = [r for r in rows if r[4] == k]
+    zeros = bytes(8 * k)
+    return LoggedDecisions(
+        context=_stack_f64([r[0] for r in rows], len(rows[0][0]) // 8),
+        slate=np.frombuffer(b"".join(r[1] for r in rows), dtype="<i8").reshape(len(rows), k).astype(np.int64),
+        reward=_stack_f64([zeros if r[2] is None else r[2] for r in rows], k),
+        pscore_item=_stack_f64([r[3] for r in rows], k))
+
+
+# ---------------------------------------------------------------------- traffic
+_SPLIT = "SELECT experiment, version, ts, weights, buckets, reason, actor FROM traffic "
+
+
+def _split(row: Any) -> TrafficSplit:
+    return TrafficSplit(experiment=row[0], version=int(row[1]), ts=float(row[2]), weights=_weights(row[3]),
+                        buckets=np.frombuffer(row[4], dtype=np.uint8).copy(), reason=row[5], actor=row[6])
+
+
+def _weights(text: str) -> dict[str, float]:
+    return {str(k): float(v) for k, v in json.loads(text).items()}
+
+
+def traffic(conn: sqlite3.Connection, experiment: str) -> TrafficSplit | None:
+    """The split in force, or None."""
+    row = conn.execute(_SPLIT + "WHERE experiment = ? ORDER BY version DESC LIMIT 1",
+                       (experiment,)).fetchone()
+    return None if row is None else _split(row)
+
+
+def traffic_version(conn: sqlite3.Connection, experiment: str) -> int:
+    """Version of the split in force (0 when none)."""
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM traffic WHERE experiment = ?",
+                       (experiment,)).fetchone()
+    return int(row[0])
+
+
+def traffic_weights(conn: sqlite3.Connection, experiment: str) -> dict[int, dict[str, float]]:
+    """Weights of every version."""
+    rows = conn.execute("SELECT version, weights FROM traffic WHERE experiment = ?", (experiment,))
+    return {int(r[0]): _weights(r[1]) for r in rows}
+
+
+def traffic_history(conn: sqlite3.Connection, experiment: str, before: int | None,
+                    limit: int) -> list[TrafficChange]:
+    """Up to ``limit`` changes below version ``before``, newest first."""
+    rows = conn.execute(
+        "SELECT version, ts, weights, reason, actor FROM traffic WHERE experiment = ? AND version < ? "
+        "ORDER BY version DESC LIMIT ?", (experiment, 2**62 if before is None else before, limit))
+    return [TrafficChange(int(r[0]), float(r[1]), _weights(r[2]), r[3], r[4]) for r in rows]
+
+
+# ---------------------------------------------------------------------- meta and export
+def meta(conn: sqlite3.Connection) -> StoreMeta | None:
+    """What the store was created for, or None."""
+    values = {r[0]: json.loads(r[1]) for r in conn.execute("SELECT key, value FROM meta")}
+    if "catalog" not in values:
+        return None
+    return StoreMeta(catalog=values["catalog"], k=int(values["k"]), dim_context=int(values["dim_context"]),
+                     context_names=tuple(str(n) for n in values.get("context_names", ())),
+                     reward_window_s=float(values.get("reward_window_s", 86_400.0)),
+                     event_key=str(values.get("event_key", "")))
+
+
+def export(conn: sqlite3.Connection, k: int, d: int, final_before: float | None) -> ExportedDecisions:
+    """See :meth:`serving.store.base.EventStore.export`."""
+    sql = ("SELECT d.event_id, d.ts, d.user_id, d.experiment || '/' || d.arm || '/' || d.policy || '@v' || "
+           "d.policy_version, d.context, d.slate, d.pscore, d.pscore_item, r.reward, r.purchase, r.revenue, "
+           "r.kind FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id WHERE d.k = ?")
+    args: tuple[Any, ...] = (k,)
+    if final_before is not None:
+        sql += " AND (r.event_id IS NOT NULL OR d.ts < ?)"
+        args = (k, final_before)
+    rows = conn.execute(sql + " ORDER BY d.event_id", args).fetchall()
+    zeros = bytes(8 * k)
+    has_purchase = any(r[9] is not None for r in rows)
+    has_revenue = any(r[10] is not None for r in rows)
+    n = len(rows)
+    return ExportedDecisions(
+        event_id=np.array([r[0] for r in rows], dtype=np.int64),
+        ts=np.array([r[1] for r in rows], dtype=np.float64),
+        user_id=np.array([r[2] for r in rows], dtype=str), label=np.array([r[3] for r in rows], dtype=str),
+        context=_stack_f64([r[4] for r in rows], d) if n else np.zeros((0, d)),
+        slate=np.frombuffer(b"".join(r[5] for r in rows), dtype="<i8").reshape(n, k).astype(np.int64),
+        pscore=np.array([r[6] for r in rows], dtype=np.float64),
+        pscore_item=_stack_f64([r[7] for r in rows], k) if n else np.zeros((0, k)),
+        reward=_stack_f64([zeros if r[8] is None else r[8] for r in rows], k) if n else np.zeros((0, k)),
+        purchase=_stack_f64([zeros if r[9] is None else r[9] for r in rows], k) if has_purchase else None,
+        revenue=_stack_f64([zeros if r[10] is None else r[10] for r in rows], k) if has_revenue else None,
+        kinds=frozenset(r[11] for r in rows if r[11] is not None))
+
+
+# ---------------------------------------------------------------------- totals
+def totals(conn: sqlite3.Connection) -> Totals:
+    """The running totals as last advanced (empty before the first advance)."""
+    row = conn.execute("SELECT state FROM totals WHERE id = 1").fetchone()
+    return Totals() if row is None else Totals.from_json(row[0])
+
+
+def outcome_batch(conn: sqlite3.Connection, current: Totals, expired_before: float,
+                  limit: int) -> OutcomeBatch:
+    """What happened since ``current``'s cursors; records first-seen users (inside a write transaction)."""
+    last = conn.execute("SELECT event_id FROM decisions WHERE event_id > ? ORDER BY event_id "
+                        "LIMIT 1 OFFSET ?",
+                        (current.decision_cursor, limit - 1)).fetchone()
+    more = last is not None
+    top = int(last[0]) if more else int(conn.execute("SELECT coalesce(max(event_id), 0) FROM decisions")
+                                        .fetchone()[0])
+    top = max(top, current.decision_cursor)
+    lo = current.decision_cursor
+    first: dict[tuple[str, int, str], int] = {}
+    for r in conn.execute("INSERT INTO assignments (experiment, user_id, arm, traffic_version, event_id) "
+                          "SELECT experiment, user_id, arm, traffic_version, event_id FROM decisions "
+                          "WHERE event_id > ? AND event_id <= ? ORDER BY event_id "
+                          "ON CONFLICT (experiment, user_id) DO NOTHING "
+                          "RETURNING experiment, traffic_version, arm", (lo, top)).fetchall():
+        key = (r[0], int(r[1]), r[2])  # only the users seen for the first time come back
+        first[key] = first.get(key, 0) + 1
+    decided = {(r[0], int(r[1]), r[2]): int(r[3]) for r in conn.execute(
+        "SELECT experiment, traffic_version, arm, count(*) FROM decisions "
+        "WHERE event_id > ? AND event_id <= ? "
+        "GROUP BY experiment, traffic_version, arm", (lo, top))}
+    counts = tuple((e, v, a, n, first.get((e, v, a), 0)) for (e, v, a), n in sorted(decided.items()))
+
+    rewarded = conn.execute(
+        "SELECT r.seq, d.experiment, d.arm, r.reward_total FROM rewards r JOIN decisions d "
+        "ON d.event_id = r.event_id WHERE r.seq > ? ORDER BY r.seq LIMIT ?",
+        (current.reward_cursor, limit)).fetchall()
+    more = more or len(rewarded) == limit
+    reward_cursor = int(rewarded[-1][0]) if rewarded else current.reward_cursor
+    finals: list[tuple[str, str, float, bool]] = [(r[1], r[2], float(r[3]), True) for r in rewarded]
+    expired_cursor = current.expired_cursor
+    walk = conn.execute(
+        "SELECT d.event_id, d.ts, d.experiment, d.arm, r.event_id IS NOT NULL FROM decisions d "
+        "LEFT JOIN rewards r ON r.event_id = d.event_id WHERE d.event_id > ? ORDER BY d.event_id LIMIT ?",
+        (current.expired_cursor, limit))
+    n_walked = 0
+    for r in walk:  # stops at the first decision still inside its window
+        if r[1] >= expired_before:
+            break
+        n_walked += 1
+        expired_cursor = int(r[0])
+        if not r[4]:
+            finals.append((r[2], r[3], 0.0, False))
+    walk.close()
+    more = more or n_walked == limit
+    return OutcomeBatch(
+        decision_cursor=top, reward_cursor=reward_cursor, expired_cursor=expired_cursor, counts=counts,
+        experiment=np.array([f[0] for f in finals], dtype=str),
+        arm=np.array([f[1] for f in finals], dtype=str),
+        reward=np.array([f[2] for f in finals], dtype=np.float64),
+        rewarded=np.array([f[3] for f in finals], dtype=bool), more=more)
