@@ -1,11 +1,12 @@
 """Parquet files of slatewise logs: one file, columns per field, catalog and metadata inside.
 
 Layout: per-slot fields (``slate``, ``reward``, ``pscore_item``, ``purchase``,
-``revenue``) and ``context`` are fixed-size list columns; ids and ``pscore``
-are plain columns; ``policy`` is dictionary-encoded; ``timestamp`` is
-``timestamp[ns, UTC]``. The catalog and the metadata are JSON under the
-file's ``slatewise`` key, so one file carries everything and round-trips
-exactly (Python's JSON float repr is exact for float64).
+``revenue``) and ``context`` are fixed-size list columns (no ``context``
+column when d = 0); ids and ``pscore`` are plain columns; ``policy`` is
+dictionary-encoded; ``timestamp`` is ``timestamp[ns, UTC]``. The catalog and
+the metadata are JSON under the file's ``slatewise`` key, so one file carries
+everything and round-trips exactly (Python's JSON float repr is exact for
+float64).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def log_to_table(log: SlateLog) -> pa.Table:
     columns: dict[str, pa.Array] = {}
     for name in _MATRIX_FIELDS:
         arr = getattr(log, name)
-        if arr is not None:
+        if arr is not None and arr.shape[1]:  # a log without context (d = 0) has no context column
             columns[name] = _matrix_column(arr)
     for name in _VECTOR_FIELDS:
         arr = getattr(log, name)
@@ -179,8 +180,9 @@ def table_to_log(table: pa.Table, path: Path) -> SlateLog:
     k = int(meta["k"])
     d = int(meta["dim_context"])
     names = set(table.column_names)
-    missing = [c for c in ("context", "slate", "reward", "pscore", "pscore_item", "event_id",
-                           "session_id", "step", "policy") if c not in names]
+    required = ("context", "slate", "reward", "pscore", "pscore_item", "event_id", "session_id", "step",
+                "policy")
+    missing = [c for c in required if c not in names and not (c == "context" and d == 0)]
     if missing:
         raise LogFormatError(f"{path} lacks the columns {missing}; it is not a complete log.")
 
@@ -203,8 +205,8 @@ def table_to_log(table: pa.Table, path: Path) -> SlateLog:
     context = matrix("context", d)
     if context is not None and meta.get("context_dtype") == "float32":
         context = context.astype(np.float32, copy=False)
-    if n == 0:
-        context = np.zeros((0, d), dtype=meta.get("context_dtype", "float64"))
+    if n == 0 or d == 0:
+        context = np.zeros((n, d), dtype=meta.get("context_dtype", "float64"))
     return SlateLog(
         context=context,
         slate=matrix("slate", k),

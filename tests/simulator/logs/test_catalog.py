@@ -267,3 +267,11 @@ def test_pscore_source_is_checked() -> None:
         SlateLog.from_arrays(context=np.zeros((1, 1)), slate=np.array([[0]]), reward=np.zeros((1, 1)),
                              pscore=np.ones(1), catalog=Catalog.anonymous(1),
                              metadata=LogMetadata(pscore_source="guessed"))
+
+
+def test_a_log_without_context_round_trips(tmp_path: Path) -> None:
+    log = SlateLog.from_arrays(context=np.zeros((3, 0)), slate=np.array([[0], [1], [2]]), reward=np.zeros((3, 1)),
+                               pscore=np.full(3, 1 / 3), catalog=text_catalog())
+    save_parquet(log, tmp_path / "log.parquet")
+    back = load_parquet(tmp_path / "log.parquet")
+    assert back.equals(log) and back.dim_context == 0
