@@ -106,6 +106,12 @@ def test_logs_import_skip_with_estimated_propensities(shop: Path, tmp_path: Path
     assert (rejected["line"] == rejected["row"] + 2).all()
     code, text = run("logs", "describe", str(out))
     assert "(estimated)" in text
+    # every later estimate says the propensities were estimated
+    code, text = run("ope", str(out), "--policy", "uniform", "--estimators", "ips", "--n-bootstrap", "0")
+    assert code == 0 and "propensities: estimated from the log itself" in text
+    code, text = run("ope", str(out), "--policy", "uniform", "--estimators", "ips", "--n-bootstrap", "0",
+                     "--json")
+    assert json.loads(text)["pscore_source"] == "estimated"
 
 
 def test_logs_import_with_a_map_string_and_logged_propensities(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from experiments.examples.shop.make_shop import BROKEN, HERE, Shop, check, make_shop, write_shop
@@ -41,5 +40,6 @@ def test_the_example_imports_and_its_estimates_beat_guessing(shop: Shop, tmp_pat
     save_parquet(res.log, tmp_path / "log.parquet")
     report = check(tmp_path / "log.parquet", shop=shop)
     assert report["slate_matches_truth"] and report["pscore_source"] == "estimated"
-    guess = np.log((1.0 / shop.log.n_items) / shop.log.pscore_item)
-    assert report["pscore_item_log_ratio"]["median_abs"] < np.median(np.abs(guess))
+    guess = report["uniform_guess"]
+    assert report["pscore_item_log_ratio"]["median_abs"] < guess["pscore_item_log_ratio"]["median_abs"]
+    assert report["pscore_log_ratio"]["median_abs"] < guess["pscore_log_ratio"]["median_abs"]

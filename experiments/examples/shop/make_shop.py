@@ -203,17 +203,23 @@ def check(log_file: Path, seed: int = SEED, sessions: int = SESSIONS,
     if (where >= shop.event.size).any() or not np.array_equal(shop.event[inside], imported.event_id):
         raise SystemExit(f"{log_file}: its event ids are not the example shop's impressions.")
     truth = shop.log.take(where)
-    item_ratio = np.log(imported.pscore_item / truth.pscore_item)
-    slate_ratio = np.log(imported.pscore / truth.pscore)
+    m = imported.n_items
+
+    def spread(estimate: np.ndarray[Any, Any], exact: np.ndarray[Any, Any]) -> dict[str, float]:
+        ratio = np.log(estimate / exact)
+        return {"median_abs": round(float(np.median(np.abs(ratio))), 4),
+                "mean": round(float(ratio.mean()), 4),
+                "q90_abs": round(float(np.quantile(np.abs(ratio), 0.9)), 4)}
+
     return {
         "file": str(log_file), "pscore_source": imported.metadata.pscore_source,
         "decisions": imported.n_rounds,
-        "pscore_item_log_ratio": {"median_abs": float(np.median(np.abs(item_ratio))),
-                                  "mean": float(item_ratio.mean()),
-                                  "q90_abs": float(np.quantile(np.abs(item_ratio), 0.9))},
-        "pscore_log_ratio": {"median_abs": float(np.median(np.abs(slate_ratio))),
-                             "mean": float(slate_ratio.mean()),
-                             "q90_abs": float(np.quantile(np.abs(slate_ratio), 0.9))},
+        "pscore_item_log_ratio": spread(imported.pscore_item, truth.pscore_item),
+        "pscore_log_ratio": spread(imported.pscore, truth.pscore),
+        "uniform_guess": {
+            "pscore_item_log_ratio": spread(np.full_like(truth.pscore_item, 1.0 / m), truth.pscore_item),
+            "pscore_log_ratio": spread(np.full_like(truth.pscore, 1.0 / np.prod(m - np.arange(imported.k))),
+                                       truth.pscore)},
         "slate_matches_truth": bool(np.array_equal(
             shop.sku[truth.slate], imported.catalog.item_id[imported.slate])),
     }
