@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from experiments.cli.output import emit_json, json_option
 from simulator.errors import ConfigError, DataImportError, LogFormatError, LogValidationError
 from simulator.logs import Catalog
 from simulator.logs.catalog import CatalogMapping, import_catalog, load_catalog, save_catalog
+from simulator.logs.mapping import config_table
 
 
 @click.group("catalog")
@@ -49,18 +49,7 @@ def _summary_text(summary: dict[str, Any]) -> str:
 
 def _mapping(config: Path | None, id_col: str | None, category: str | None, price: str | None,
              features: str | None) -> CatalogMapping:
-    table: dict[str, Any] = {}
-    if config is not None:
-        try:
-            data = tomllib.loads(config.read_text())
-        except FileNotFoundError:
-            raise click.BadParameter(f"no config file at {config}", param_hint="--config") from None
-        except tomllib.TOMLDecodeError as err:
-            raise click.BadParameter(f"{config} is not valid TOML: {err}", param_hint="--config") from None
-        if not isinstance(data.get("catalog"), dict):
-            raise click.BadParameter(f"{config} has no [catalog] table (id = ..., category = ..., "
-                                     "price = ..., features = [...])", param_hint="--config")
-        table = dict(data["catalog"])
+    table = {} if config is None else config_table(config, "catalog", required=True)
     flags = {"id": id_col, "category": category, "price": price,
              "features": None if features is None else [f.strip() for f in features.split(",") if f.strip()]}
     table |= {key: value for key, value in flags.items() if value is not None}

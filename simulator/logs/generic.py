@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from simulator.errors import ConfigError, DataImportError, RowError
+from simulator.errors import ConfigError, DataImportError, LogFormatError, RowError
 from simulator.logs.mapping import LogMapping
 from simulator.logs.schema import Catalog, LogMetadata, SlateLog
 from simulator.logs.tables import as_float, check_columns, file_kind, first_error, header_of, read_columns
@@ -488,7 +488,7 @@ def import_logs(
     n_src = raw.num_rows
     step("read")
     if n_src == 0:
-        raise DataImportError([], str(source), 0, note=f"{source} has a header but no rows.")
+        raise LogFormatError(f"{source} has a header but no rows.")
 
     step("check", 0)
     e = _explode(raw, mapping, layout, per_slot)

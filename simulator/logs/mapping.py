@@ -28,6 +28,32 @@ LAYOUTS = ("auto", "item", "slate")
 REWARDS = ("click", "purchase", "revenue")
 
 
+def config_table(path: str | os.PathLike[str], name: str, *, required: bool = False) -> dict[str, Any]:
+    """The ``[name]`` table of a TOML file, or its top level when it has no such table.
+
+    Args:
+        path: the file (a mapping file, or a shop config with ``[catalog]`` and ``[logs]``).
+        name: the table.
+        required: the file must have the table (no top-level fallback).
+
+    Raises:
+        ConfigError: no such file, not TOML, or no such table when ``required``.
+    """
+    source = Path(path)
+    try:
+        data = tomllib.loads(source.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no config file at {source}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source} is not valid TOML: {err}") from None
+    if required and name not in data:
+        raise ConfigError(f"{source} has no [{name}] table.")
+    table = data.get(name, data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: `{name}` must be a table, found {type(table).__name__}.")
+    return dict(table)
+
+
 @dataclass(frozen=True, slots=True)
 class LogMapping:
     """Columns of a shop's log and how to read them.
@@ -196,18 +222,8 @@ class LogMapping:
             path: the file.
             **options: option keys set on the command line; they win over the file.
         """
-        source = Path(path)
-        try:
-            data = tomllib.loads(source.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"no mapping file at {source}") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{source} is not valid TOML: {err}") from None
-        table = data.get("logs", data)
-        if not isinstance(table, dict):
-            raise ConfigError(f"{source}: `logs` must be a table of role = column.")
-        table = {key: value for key, value in table.items() if key not in ("file", "output")}
-        return cls.from_table(table | {k: v for k, v in options.items() if v is not None}, str(source))
+        table = config_table(path, "logs")
+        return cls.from_table(table | {k: v for k, v in options.items() if v is not None}, str(path))
 
     def with_options(self, **options: Any) -> LogMapping:
         """The same mapping with some options changed (None leaves an option as it is)."""

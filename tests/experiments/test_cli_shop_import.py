@@ -70,6 +70,10 @@ def test_catalog_import_errors_name_the_column(tmp_path: Path) -> None:
     assert not (tmp_path / "c.parquet").exists()
     code, text = run("catalog", "import", str(tmp_path / "items.csv"), "-o", str(tmp_path / "c.parquet"))
     assert code == 2 and "--id COLUMN" in text
+    (tmp_path / "shop.toml").write_text('[logs]\nitem = "sku"\n')
+    code, text = run("catalog", "import", str(tmp_path / "items.csv"), "--config", str(tmp_path / "shop.toml"),
+                     "-o", str(tmp_path / "c.parquet"))
+    assert code == 1 and "has no [catalog] table" in text
 
 
 def test_logs_import_raises_on_the_broken_rows(shop: Path, tmp_path: Path) -> None:

@@ -268,6 +268,9 @@ def test_missing_columns_and_files(tmp_path: Path) -> None:
         import_logs(path, CATALOG, LogMapping.parse("event=imp,item=sku,click=clicks,pscore=ps"))
     with pytest.raises(LogFormatError, match="no file at"):
         import_logs(tmp_path / "none.csv", CATALOG, MAP)
+    good_frame().head(0).to_csv(tmp_path / "empty.csv", index=False)
+    with pytest.raises(LogFormatError, match="has a header but no rows"):
+        import_logs(tmp_path / "empty.csv", CATALOG, MAP)
 
 
 # ---------------------------------------------------------------------- a world log, exported and imported

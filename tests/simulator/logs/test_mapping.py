@@ -60,7 +60,7 @@ def test_toml_file_at_the_top_level_or_under_logs(tmp_path: Path) -> None:
 
 
 def test_toml_file_problems(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no mapping file at"):
+    with pytest.raises(ConfigError, match="no config file at"):
         LogMapping.from_toml(tmp_path / "missing.toml")
     (tmp_path / "bad.toml").write_text("item = \n")
     with pytest.raises(ConfigError, match="is not valid TOML"):
