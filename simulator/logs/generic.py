@@ -423,6 +423,7 @@ def import_logs(
     *,
     on_error: str = "raise",
     estimate_pscore: bool = False,
+    pscore_options: dict[str, Any] | None = None,
     seed: int | None = 0,
     progress: Progress | None = None,
 ) -> LogImport:
@@ -438,6 +439,8 @@ def import_logs(
         estimate_pscore: the log has no propensities: fit them
             (:func:`simulator.logs.pscore.estimate_pscore`) and mark the log
             ``pscore_source = "estimated"``.
+        pscore_options: more arguments of :func:`~simulator.logs.pscore.estimate_pscore`
+            (``n_folds``, ``c``, ``max_fit_rows``).
         seed: seed of the propensity model's folds.
         progress: called as the import advances (for a progress bar).
 
@@ -547,7 +550,7 @@ def import_logs(
         from simulator.logs.pscore import estimate_pscore as fit_pscore
 
         est = fit_pscore(v.context[heads], slate, catalog.n_items, groups=session_id, seed=seed,
-                         progress=progress)
+                         progress=progress, **(pscore_options or {}))
         pscore, pscore_item, pscore_source = est.pscore, est.pscore_item, "estimated"
         note = f"; propensities estimated: {est.describe()}"
     else:

@@ -143,3 +143,17 @@ def test_logs_import_usage_errors(tmp_path: Path) -> None:
     code, text = run("logs", "import", str(tmp_path / "x.csv"), "--catalog", str(tmp_path / "c.parquet"),
                      "--map", "event=e,item=sku,click=c,pscore=p", "-o", str(tmp_path / "l.parquet"))
     assert code == 1 and "no catalog file at" in text
+
+
+def test_the_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    from experiments.cli.logs import _ProgressBar
+
+    bar = _ProgressBar(enabled=True)
+    for stage, done, total in (("read", 0, 1), ("read", 1, 1), ("pscore", 5, 15), ("pscore", 15, 15)):
+        bar(stage, done, total)
+    bar.close()
+    out = capsys.readouterr()
+    assert out.out == "" and "pscore" in out.err
+    silent = _ProgressBar(enabled=False)
+    silent("read", 1, 1)
+    assert capsys.readouterr().err == ""

@@ -306,3 +306,9 @@ def test_a_world_log_survives_export_and_import(tmp_path: Path) -> None:
     for name in ("slate", "reward", "purchase", "revenue", "pscore", "pscore_item", "context", "session_id", "step"):
         assert np.array_equal(getattr(got, name)[order], getattr(log, name)), name
     assert got.catalog.item_id[got.slate[order]].tolist() == sku[log.slate].tolist()
+
+
+def test_progress_reports_every_stage(tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    import_logs(write(good_frame(), tmp_path / "log.csv"), CATALOG, MAP, progress=lambda *a: seen.append(a))
+    assert [s for s, done, total in seen if done == total] == ["read", "check", "build"]
