@@ -13,8 +13,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from serving.config import ServingConfig
 from simulator.errors import ConfigError
 from simulator.logs import Catalog
@@ -36,8 +34,8 @@ class ServedShape:
         dim_context: context width ``d``.
         context_names: names of the ``d`` context columns (may be empty).
         source: ``"world"``, ``"config"`` or ``"fallback"``.
-        index_of: external item id -> catalog index.
-        item_ids: external item id of each catalog index (a plain list, for answers).
+        index_of: external item id (int, or the shop's text id) -> catalog index.
+        item_ids: external item id of each catalog index (plain Python values, for answers).
     """
 
     catalog: Catalog
@@ -45,8 +43,8 @@ class ServedShape:
     dim_context: int
     context_names: tuple[str, ...]
     source: str
-    index_of: dict[int, int]
-    item_ids: tuple[int, ...] = ()
+    index_of: dict[int | str, int]
+    item_ids: tuple[int | str, ...] = ()
 
     @property
     def n_items(self) -> int:
@@ -83,7 +81,6 @@ def resolve_shape(cfg: ServingConfig) -> ServedShape:
     if names and len(names) != dim:
         raise ConfigError(f"`serving.context_names` must hold dim_context = {dim} names, "
                           f"found {len(names)}.")
-    ids = np.asarray(catalog.item_id).tolist()
+    ids: list[int | str] = catalog.item_id.tolist()  # Python ints, or str for a shop's own ids
     return ServedShape(catalog=catalog, k=k, dim_context=dim, context_names=tuple(names),
-                       source=source, index_of={int(i): n for n, i in enumerate(ids)},
-                       item_ids=tuple(int(i) for i in ids))
+                       source=source, index_of={i: n for n, i in enumerate(ids)}, item_ids=tuple(ids))

@@ -12,6 +12,7 @@ answers (``BadRequest``, ``InvalidField``, ...) under :class:`ServingError` in
 
     SlatewiseError
     ├── LogValidationError, LogFormatError   the log and its files
+    ├── DataImportError                      rows of a shop's file that cannot be imported
     ├── WorldError                           the ground-truth world
     ├── EnvError
     │   └── InvalidSlateError                environments
@@ -68,6 +69,63 @@ class LogValidationError(SlatewiseError, ValueError):
 
 class LogFormatError(SlatewiseError, ValueError):
     """A file is not in the layout or format that was asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One kind of bad row an importer found: how many rows, and the first of them.
+
+    Attributes:
+        kind: the error's name (``unknown_item``, ``bad_position``, ``duplicate_id``, ...).
+        column: the file's column at fault (empty when no single column is).
+        count: rows with this error.
+        row: the first such row, 0-based, header excluded.
+        expected: what a good row holds.
+        found: what the first bad row holds.
+        fix: how to repair the rows.
+        line: the first bad row's line in a CSV file (1-based, header = line 1), else None.
+        events: events (slates) these rows belong to, when the rows are grouped into slates.
+    """
+
+    kind: str
+    column: str
+    count: int
+    row: int
+    expected: str
+    found: str
+    fix: str = ""
+    line: int | None = None
+    events: int | None = None
+
+    def __str__(self) -> str:
+        rows = f"{self.count:,} row{'s' if self.count != 1 else ''}"
+        if self.events is not None:
+            rows += f" in {self.events:,} event{'s' if self.events != 1 else ''}"
+        where = f"row {self.row}" + (f" (file line {self.line})" if self.line is not None else "")
+        column = f", column `{self.column}`" if self.column else ""
+        text = f"{self.kind}: {rows}; first at {where}{column}: expected {self.expected}, found {self.found}"
+        return f"{text}. {self.fix}" if self.fix else text
+
+
+class DataImportError(SlatewiseError, ValueError):
+    """Rows of a file cannot be imported; ``errors`` counts each kind, with its first row.
+
+    Args:
+        errors: one entry per kind of error found (at least one).
+        source: the file read, for the first line of the message.
+        n_rows: rows read from the file.
+        note: one more sentence (e.g. how to keep the good rows).
+    """
+
+    def __init__(self, errors: Sequence[RowError], source: str, n_rows: int, note: str = "") -> None:
+        self.errors = list(errors)
+        self.source = source
+        self.n_rows = n_rows
+        lines = "\n".join(f"  - {e}" for e in self.errors)
+        total = len(self.errors)
+        head = (f"{source}: {total} kind{'s' if total != 1 else ''} of bad rows among "
+                f"{n_rows:,} rows; nothing was written:")
+        super().__init__(f"{head}\n{lines}" + (f"\n{note}" if note else ""))
 
 
 # ---------------------------------------------------------------------- simulator
@@ -158,7 +216,7 @@ class ServingError(SlatewiseError):
 
 
 __all__ = [
-    "ConfigError", "ConfigProblem", "EngineError", "EnvError", "InvalidSlateError", "LogFormatError",
-    "LogValidationError", "OPEError", "PolicyError", "Problem", "ServingError", "SlatewiseError",
-    "TrainingError", "WorldError",
+    "ConfigError", "ConfigProblem", "DataImportError", "EngineError", "EnvError", "InvalidSlateError",
+    "LogFormatError", "LogValidationError", "OPEError", "PolicyError", "Problem", "RowError",
+    "ServingError", "SlatewiseError", "TrainingError", "WorldError",
 ]

@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from experiments.cli.catalog import catalog_group
 from experiments.cli.experiments_cmds import compare_cmd, demo_cmd, simulate_cmd
 from experiments.cli.logs import logs_group
 from experiments.cli.ope import ope_group
@@ -23,6 +24,7 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+main.add_command(catalog_group)
 main.add_command(logs_group)
 main.add_command(serve_cmd)
 main.add_command(train_ppo_cmd)

@@ -195,12 +195,17 @@ def estimate_cmd(log_file: Path, spec: str, estimators: str | None, train_fracti
     except (OPEError, PolicyError) as err:
         raise click.ClickException(str(err)) from None
     rows = [r.to_dict() for r in results]
+    source = log.metadata.pscore_source
     if as_json:
         emit_json({"log": str(log_file), "policy": spec, "n_rounds": test.n_rounds,
-                   "trained_on": log.n_rounds - test.n_rounds, "level": level, "estimates": rows})
+                   "trained_on": log.n_rounds - test.n_rounds, "level": level, "pscore_source": source,
+                   "estimates": rows})
         return
     click.echo(f"{spec} on {log_file} ({test.n_rounds:,} decisions, {level:.0%} intervals)\n")
     click.echo(_estimate_table(rows))
+    if source == "estimated":
+        click.echo("\npropensities: estimated from the log itself (not logged); every estimate above "
+                   "inherits that model's error.")
 
 
 @ope_group.command("obd-benchmark")

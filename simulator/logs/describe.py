@@ -57,6 +57,7 @@ class LogSummary:
     reward_type: str
     reward_rate: RateInterval
     reward_rate_by_position: tuple[RateInterval, ...]
+    pscore_source: str
     pscore_min: float
     pscore_mean: float
     pscore_max: float
@@ -86,7 +87,7 @@ class LogSummary:
             lines.append(f"  position {j}    {fmt(r)}")
         lines += [
             f"pscore          min {self.pscore_min:.6g}  mean {self.pscore_mean:.6g}  "
-            f"max {self.pscore_max:.6g}",
+            f"max {self.pscore_max:.6g}  ({self.pscore_source})",
             f"ESS (uniform)   {self.ess_uniform:,.1f} of {self.n_rounds:,} rows",
             f"time span       {self.time_start or '-'} .. {self.time_end or '-'}",
         ]
@@ -97,8 +98,8 @@ def describe(log: SlateLog) -> LogSummary:
     """Summarise a log for a person about to trust it.
 
     Rows, sessions, items, reward rate overall and by position (95% intervals),
-    pscore range, the effective sample size of weights toward the uniform policy
-    and the time span.
+    pscore range and source (logged or estimated), the effective sample size of
+    weights toward the uniform policy and the time span.
 
     "By position" is by slot ``j`` of the slate for slate logs and by the
     ``position`` column for one-row-per-position logs.
@@ -134,6 +135,7 @@ def describe(log: SlateLog) -> LogSummary:
         reward_type=log.metadata.reward_type,
         reward_rate=overall,
         reward_rate_by_position=by_position,
+        pscore_source=log.metadata.pscore_source,
         pscore_min=float(log.pscore.min()) if n else float("nan"),
         pscore_mean=float(log.pscore.mean()) if n else float("nan"),
         pscore_max=float(log.pscore.max()) if n else float("nan"),

@@ -1,11 +1,12 @@
 """Parquet files of slatewise logs: one file, columns per field, catalog and metadata inside.
 
 Layout: per-slot fields (``slate``, ``reward``, ``pscore_item``, ``purchase``,
-``revenue``) and ``context`` are fixed-size list columns; ids and ``pscore``
-are plain columns; ``policy`` is dictionary-encoded; ``timestamp`` is
-``timestamp[ns, UTC]``. The catalog and the metadata are JSON under the
-file's ``slatewise`` key, so one file carries everything and round-trips
-exactly (Python's JSON float repr is exact for float64).
+``revenue``) and ``context`` are fixed-size list columns (no ``context``
+column when d = 0); ids and ``pscore`` are plain columns; ``policy`` is
+dictionary-encoded; ``timestamp`` is ``timestamp[ns, UTC]``. The catalog and
+the metadata are JSON under the file's ``slatewise`` key, so one file carries
+everything and round-trips exactly (Python's JSON float repr is exact for
+float64).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from simulator.errors import LogFormatError, LogValidationError, Problem
@@ -57,14 +59,23 @@ def catalog_to_json(catalog: Catalog) -> dict[str, Any]:
     }
 
 
+def _ids_from_json(values: list[Any]) -> np.ndarray[Any, Any]:
+    """Item ids read back with their kind: all integers (int64) or all text (str)."""
+    if all(type(v) is int for v in values):
+        return np.asarray(values, dtype=np.int64)
+    if all(type(v) is str for v in values):
+        return np.asarray(values, dtype=str)
+    raise TypeError("item ids must be all integers or all text")
+
+
 def catalog_from_json(data: dict[str, Any]) -> Catalog:
-    """Inverse of :func:`catalog_to_json`."""
+    """Inverse of :func:`catalog_to_json`; integer ids stay integers, text ids stay text."""
     try:
         n_items = len(data["item_id"])
         features = np.asarray(data["features"], dtype=np.float64).reshape(n_items,
                                                                         int(data["n_features"]))
         return Catalog(
-            item_id=np.asarray(data["item_id"], dtype=np.int64),
+            item_id=_ids_from_json(list(data["item_id"])),
             category=np.asarray(data["category"], dtype=str),
             price=None if data["price"] is None else np.asarray(data["price"], dtype=np.float64),
             features=features,
@@ -81,7 +92,7 @@ def log_to_table(log: SlateLog) -> pa.Table:
     columns: dict[str, pa.Array] = {}
     for name in _MATRIX_FIELDS:
         arr = getattr(log, name)
-        if arr is not None:
+        if arr is not None and arr.shape[1]:  # a log without context (d = 0) has no context column
             columns[name] = _matrix_column(arr)
     for name in _VECTOR_FIELDS:
         arr = getattr(log, name)
@@ -111,15 +122,31 @@ def save_parquet(log: SlateLog, path: str | os.PathLike[str]) -> Path:
 
     A failed write leaves no file behind and never a half-written one at ``path``.
     """
+    return write_table_atomic(log_to_table(log), path)
+
+
+def write_table_atomic(table: pa.Table, path: str | os.PathLike[str], *, fmt: str = "parquet") -> Path:
+    """Write ``table`` to ``path`` through a temporary file in the same folder, fsynced, then renamed.
+
+    Args:
+        table: what to write.
+        path: the file to create or replace.
+        fmt: ``parquet`` (snappy) or ``csv`` (with a header line).
+
+    Returns:
+        ``path``. A failed write leaves no file behind and never a half-written one at ``path``.
+    """
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"`path` {target} is a folder; give a file name such as log.parquet.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    table = log_to_table(log)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle, compression="snappy")
+            if fmt == "csv":
+                pacsv.write_csv(table, handle)
+            else:
+                pq.write_table(table, handle, compression="snappy")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
@@ -153,8 +180,9 @@ def table_to_log(table: pa.Table, path: Path) -> SlateLog:
     k = int(meta["k"])
     d = int(meta["dim_context"])
     names = set(table.column_names)
-    missing = [c for c in ("context", "slate", "reward", "pscore", "pscore_item", "event_id",
-                           "session_id", "step", "policy") if c not in names]
+    required = ("context", "slate", "reward", "pscore", "pscore_item", "event_id", "session_id", "step",
+                "policy")
+    missing = [c for c in required if c not in names and not (c == "context" and d == 0)]
     if missing:
         raise LogFormatError(f"{path} lacks the columns {missing}; it is not a complete log.")
 
@@ -177,8 +205,8 @@ def table_to_log(table: pa.Table, path: Path) -> SlateLog:
     context = matrix("context", d)
     if context is not None and meta.get("context_dtype") == "float32":
         context = context.astype(np.float32, copy=False)
-    if n == 0:
-        context = np.zeros((0, d), dtype=meta.get("context_dtype", "float64"))
+    if n == 0 or d == 0:
+        context = np.zeros((n, d), dtype=meta.get("context_dtype", "float64"))
     return SlateLog(
         context=context,
         slate=matrix("slate", k),

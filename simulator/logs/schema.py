@@ -4,6 +4,14 @@ Shapes are batch-first everywhere: ``n`` decisions (rows), ``k`` slots per
 slate, ``d`` context features, ``n_items`` catalog items. Slates hold item
 *indices* into the catalog (``0 .. n_items - 1``); the catalog maps an index to
 its external ``item_id``. Positions are 0-based slot indices.
+
+Item ids are either integers (the world, the Open Bandit Dataset, anonymous
+catalogs) or a shop's own strings (``"SKU-00123"``); a catalog keeps the kind
+it was given, in memory and in files, and people only ever see those ids.
+
+Schema versions: 1 (integer item ids, propensities always logged) and 2 (adds
+string item ids and ``LogMetadata.pscore_source``). Version-1 files read as
+version 2 with ``pscore_source = "logged"``.
 """
 
 from __future__ import annotations
@@ -14,17 +22,25 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from simulator.errors import LogValidationError, Problem
 
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 REWARD_TYPES = ("click", "purchase", "revenue", "custom")
+PSCORE_SOURCES = ("logged", "estimated")
+"""Where a log's propensities come from: ``logged`` by the system that chose the
+slates (or computed exactly by the world), or ``estimated`` from the log itself
+(:func:`simulator.logs.pscore.estimate_pscore`); every estimate on an estimated
+log inherits the estimate's error."""
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 StrArray = npt.NDArray[np.str_]
 TimeArray = npt.NDArray[np.datetime64]
+IdArray = npt.NDArray[np.int64] | npt.NDArray[np.str_]
 
 
 def _frozen(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -76,6 +92,35 @@ def _as_int(name: str, value: Any, ndim: int, problems: list[Problem]) -> IntArr
     return arr.astype(np.int64, copy=False)
 
 
+def _as_ids(name: str, value: Any, problems: list[Problem]) -> IdArray | None:
+    """Item ids as int64 (integer ids) or str (a shop's own ids), or record why not."""
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        problems.append(Problem(name, "shape (n_items,)", f"shape {arr.shape}"))
+        return None
+    if arr.dtype.kind in "iuf":
+        return _as_int(name, arr, 1, problems)
+    if arr.dtype.kind == "O":
+        kinds = {type(v) for v in arr.tolist()}
+        if kinds <= {int}:
+            return arr.astype(np.int64)
+        if not kinds <= {str, np.str_}:
+            problems.append(Problem(name, "integer or text item ids",
+                                    f"values of types {sorted(t.__name__ for t in kinds)}",
+                                    fix="Give every item an id of one kind (all text or all integers)."))
+            return None
+    elif arr.dtype.kind != "U":
+        problems.append(Problem(name, "integer or text item ids", f"dtype {arr.dtype}"))
+        return None
+    ids = arr.astype(str)
+    empty = np.char.str_len(ids) == 0
+    if empty.any():
+        row, count = _first_bad(empty)
+        problems.append(Problem(name, "a non-empty id", "''", row=row, n_rows=count))
+        return None
+    return ids
+
+
 def _check_finite(name: str, arr: np.ndarray[Any, Any], problems: list[Problem]) -> None:
     finite = np.isfinite(arr)
     if finite.all():
@@ -107,15 +152,20 @@ def _check_probability(name: str, arr: FloatArray, problems: list[Problem]) -> N
 class Catalog:
     """The items a slate can show.
 
+    Items are addressed by their index ``0 .. n_items - 1`` inside slatewise
+    (slates, policies, arrays) and by their ``item_id`` wherever a person sees
+    them (reports, HTTP answers, exports).
+
     Attributes:
-        item_id: shape (n_items,), external item ids, unique.
+        item_id: shape (n_items,), external item ids, unique: int64 (integer ids)
+            or str (a shop's own ids, kept exactly as written).
         category: shape (n_items,), category name of each item.
         price: shape (n_items,), price in the shop's currency, or None when unknown.
         features: shape (n_items, n_features), numeric item features (may have 0 columns).
         feature_names: names of the feature columns, empty for ``f0, f1, ...``.
     """
 
-    item_id: IntArray
+    item_id: IdArray
     category: StrArray
     price: FloatArray | None
     features: FloatArray
@@ -123,7 +173,7 @@ class Catalog:
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
-        item_id = _as_int("catalog.item_id", self.item_id, 1, problems)
+        item_id = _as_ids("catalog.item_id", self.item_id, problems)
         category = np.asarray(self.category).astype(str)
         price = None if self.price is None else _as_float("catalog.price", self.price, 1, problems)
         features = np.asarray(self.features)
@@ -145,7 +195,7 @@ class Catalog:
         dup = ids_sorted[1:] == ids_sorted[:-1]
         if dup.any():
             problems.append(Problem("catalog.item_id", "unique item ids",
-                                    f"item id {int(ids_sorted[1:][dup][0])} more than once"))
+                                    f"item id {ids_sorted[1:][dup][0].item()!r} more than once"))
         if price is not None:
             _check_finite("catalog.price", price, problems)
             if np.isfinite(price).all() and (price < 0).any():
@@ -169,6 +219,39 @@ class Catalog:
         """Number of items in the catalog."""
         return int(self.item_id.shape[0])
 
+    @property
+    def id_kind(self) -> str:
+        """``"int"`` for integer item ids, ``"str"`` for a shop's own text ids."""
+        return "str" if self.item_id.dtype.kind == "U" else "int"
+
+    def index_of(self, ids: Any) -> IntArray:
+        """Catalog index of each id in ``ids``, -1 where an id is not in the catalog.
+
+        Args:
+            ids: shape (m,), item ids: a numpy array, a list or a pyarrow array.
+                Text is matched exactly; against an integer catalog, text matches
+                the id's decimal form (``"17"`` is item 17).
+
+        Returns:
+            shape (m,) int64 indices into the catalog.
+        """
+        values = ids if isinstance(ids, pa.Array | pa.ChunkedArray) else pa.array(np.asarray(ids))
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        if self.id_kind == "str" or text:
+            keys = pa.array(self.item_id.astype(str))
+            values = values if text else values.cast(pa.string())
+        elif pa.types.is_integer(values.type):
+            keys = pa.array(self.item_id)
+            values = values.cast(pa.int64())
+        else:
+            return np.full(len(values), -1, dtype=np.int64)
+        found = pc.index_in(values, value_set=keys)
+        out: IntArray = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False),
+                                   dtype=np.int64)
+        return out
+
     @classmethod
     def anonymous(cls, n_items: int) -> Catalog:
         """A catalog of ``n_items`` items with ids ``0..n_items-1``, no price, no features."""
@@ -182,9 +265,10 @@ class Catalog:
         )
 
     def equals(self, other: Catalog) -> bool:
-        """Exact equality of every array and name."""
+        """Exact equality of every array and name, the kind of the ids included."""
         return (
-            np.array_equal(self.item_id, other.item_id)
+            self.id_kind == other.id_kind
+            and np.array_equal(self.item_id, other.item_id)
             and np.array_equal(self.category, other.category)
             and (
                 (self.price is None and other.price is None)
@@ -210,6 +294,7 @@ class LogMetadata:
         context_names: names of the ``d`` context columns, empty when unnamed.
         source: free text on where the log came from (and its credit).
         schema_version: the log schema's version; only supported versions load.
+        pscore_source: ``logged`` or ``estimated`` (see :data:`PSCORE_SOURCES`).
     """
 
     logging_policy: str = "unknown"
@@ -218,6 +303,7 @@ class LogMetadata:
     context_names: tuple[str, ...] = ()
     source: str = ""
     schema_version: int = SCHEMA_VERSION
+    pscore_source: str = "logged"
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form of the metadata."""
@@ -228,11 +314,16 @@ class LogMetadata:
             "context_names": list(self.context_names),
             "source": self.source,
             "schema_version": self.schema_version,
+            "pscore_source": self.pscore_source,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LogMetadata:
-        """Inverse of :meth:`to_json`; unknown keys are an error."""
+        """Inverse of :meth:`to_json`; unknown keys are an error.
+
+        Metadata of a supported older version is read as the current version:
+        version 1 had no ``pscore_source`` (its propensities were always logged).
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known - {"n_items", "k"})
         if unknown:
@@ -243,6 +334,8 @@ class LogMetadata:
         kwargs = {key: data[key] for key in known if key in data}
         if "context_names" in kwargs:
             kwargs["context_names"] = tuple(kwargs["context_names"])
+        if kwargs.get("schema_version") in SUPPORTED_SCHEMA_VERSIONS:
+            kwargs["schema_version"] = SCHEMA_VERSION
         return cls(**kwargs)
 
 
@@ -299,6 +392,9 @@ class SlateLog:
         if meta.reward_type not in REWARD_TYPES:
             problems.append(Problem("metadata.reward_type", f"one of {list(REWARD_TYPES)}",
                                     repr(meta.reward_type)))
+        if meta.pscore_source not in PSCORE_SOURCES:
+            problems.append(Problem("metadata.pscore_source", f"one of {list(PSCORE_SOURCES)}",
+                                    repr(meta.pscore_source)))
         context = _as_float("context", self.context, 2, problems, keep_float32=True)
         slate = _as_int("slate", self.slate, 2, problems)
         reward = _as_float("reward", self.reward, 2, problems)

@@ -109,7 +109,7 @@ def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
     meta["schema_version"] = 7
     pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()}),
                    tmp_path / "future.parquet")
-    with pytest.raises(LogValidationError, match=r"schema_version`: expected one of \[1\], found 7"):
+    with pytest.raises(LogValidationError, match=r"schema_version`: expected one of \[1, 2\], found 7"):
         load_parquet(tmp_path / "future.parquet")
 
 

@@ -83,7 +83,7 @@ BAD_INPUT = [
                        pscore_item=np.full((4, 6), 0.5)),
                  r"`slate`: expected k <= n_items = 5, found k = 6", id="k-larger-than-catalog"),
     pytest.param(with_(metadata=LogMetadata(schema_version=99)),
-                 r"`metadata.schema_version`: expected one of \[1\], found 99", id="unknown-schema"),
+                 r"`metadata.schema_version`: expected one of \[1, 2\], found 99", id="unknown-schema"),
     pytest.param(with_(position=np.array([0, 1, 1, 3])),
                  r"`position` at row 3: expected a slot in \[0, 1\], found 3", id="position-out-of-range"),
     pytest.param(with_(event_id=np.array([1, 2, 2, 3])),

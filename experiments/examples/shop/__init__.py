@@ -1,0 +1,1 @@
+"""A small example shop made by the ground-truth world (see docs/own-shop.md)."""
