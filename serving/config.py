@@ -143,6 +143,14 @@ class ServingConfig:
         client_key: when set, ``POST /v1/rewards`` requires ``Authorization: Bearer
             <client_key>`` (the shop's backend holds it); empty accepts rewards
             carrying any event token this service issued.
+        user_id_secret: key of the HMAC that turns every ``user_id`` into the pseudonym
+            that is stored (:mod:`serving.privacy`); required when a config file is
+            read, generated once under ``model_dir`` for the embedded default.
+        retention_days: decisions and rewards older than this many days are removed by
+            the learner's pass (0 keeps them forever).
+        retention_mode: ``delete`` removes expired decisions with their rewards;
+            ``drop_context`` keeps them for the counts but deletes their contexts (they
+            leave the exports and the off-policy checks).
         experiments: the experiments; the first one serves slates by default.
     """
 
@@ -164,6 +172,9 @@ class ServingConfig:
     slates_app: bool = True
     client_timeout_s: float = 5.0
     client_key: str = ""
+    user_id_secret: str = field(default="", repr=False)
+    retention_days: float = 0.0
+    retention_mode: str = "delete"
     experiments: tuple[ABExperimentConfig, ...] = field(default_factory=_default_experiments)
 
     def __post_init__(self) -> None:
@@ -183,7 +194,9 @@ _SCALAR_TYPES: dict[str, type] = {
     "n_items": int, "k": int,
     "dim_context": int, "learn_interval_s": float, "reload_interval_s": float, "learner": bool,
     "slates_app": bool, "client_key": str, "client_timeout_s": float,
+    "user_id_secret": str, "retention_days": float, "retention_mode": str,
 }
+RETENTION_MODES = ("delete", "drop_context")
 
 
 def _validate(cfg: ServingConfig) -> None:
@@ -201,6 +214,16 @@ def _validate(cfg: ServingConfig) -> None:
     for name in ("n_items", "k", "dim_context", "max_body_bytes"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"`serving.{name}` must be >= 0, found {getattr(cfg, name)!r}.")
+    if not math.isfinite(cfg.retention_days) or cfg.retention_days < 0:
+        raise ConfigError(f"`serving.retention_days` must be >= 0 days (0 keeps everything), found "
+                          f"{cfg.retention_days!r}.")
+    if cfg.retention_days and cfg.retention_days * 86_400.0 <= cfg.reward_window_s:
+        raise ConfigError(f"`serving.retention_days` ({cfg.retention_days}) must be longer than the reward "
+                          f"window (`serving.reward_window_s` = {cfg.reward_window_s} s), or rewards would "
+                          "arrive for removed decisions.")
+    if cfg.retention_mode not in RETENTION_MODES:
+        raise ConfigError(f"`serving.retention_mode` must be one of {list(RETENTION_MODES)}, found "
+                          f"{cfg.retention_mode!r}.")
     if cfg.max_body_bytes < 256:
         raise ConfigError(f"`serving.max_body_bytes` must be at least 256, found {cfg.max_body_bytes}.")
     if not cfg.experiments:
@@ -332,7 +355,13 @@ def load_serving_config(path: str | os.PathLike[str] | None = None,
         name = ENV_PREFIX + key.upper()
         if name in environ:
             values[key] = _coerce(key, environ[name], f"environment variable {name}")
-    return ServingConfig(**values)
+    cfg = ServingConfig(**values)
+    if path is not None and not cfg.user_id_secret:
+        raise ConfigError(f"serving config {path}: `serving.user_id_secret` is not set. The service stores "
+                          "only keyed hashes of user ids; set a secret of at least 16 characters in the "
+                          "[serving] table or in SLATEWISE_USER_ID_SECRET (only the embedded default "
+                          "configuration generates its own).")
+    return cfg
 
 
 def with_overrides(cfg: ServingConfig, **changes: Any) -> ServingConfig:

@@ -89,6 +89,14 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
         {"name": "history_before", "in": "query", "required": False,
          "description": "only versions below this (the history_next of the previous page)",
          "schema": {"type": "integer", "minimum": 1}},
+        {"name": "epsilon", "in": "query", "required": False,
+         "description": "also release per-arm decisions and reward sums with Laplace noise, "
+                        "epsilon-differentially private per release (the `noisy` member)",
+         "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True}},
+        {"name": "reward_range", "in": "query", "required": False,
+         "description": "largest total reward of one decision, the sensitivity of the noisy sums "
+                        "(default k)",
+         "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True}},
     ]
     return {
         "openapi": "3.0.3",
@@ -120,7 +128,18 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
                 "parameters": name_param + history_params,
                 "responses": {"200": {"description": "The experiment report.", **json_ok},
                               "404": _error_response("Unknown experiment."),
-                              "422": _error_response("A bad history_limit or history_before.")},
+                              "422": _error_response("A bad history_limit, history_before or epsilon.")},
+            }},
+            "/v1/users/{user_id}": {"delete": {
+                "summary": "Erase one shopper: every decision, reward and assignment (admin).",
+                "parameters": [{"name": "user_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "minLength": 1, "maxLength": 256}}],
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "How many decisions and rewards were removed.",
+                                      **json_ok},
+                              "401": _error_response("Missing or wrong admin token."),
+                              "403": _error_response("Admin endpoints are disabled."),
+                              "422": _error_response("Not a valid user id.")},
             }},
             "/v1/experiments/{name}/traffic": {"post": {
                 "summary": "Change the traffic split or apply the rollout decision (admin).",

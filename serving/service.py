@@ -16,11 +16,12 @@ from serving.http import error_answer, read_body
 from serving.learner import Learner
 from serving.metrics import Metrics
 from serving.models import ModelHub
+from serving.privacy import Pseudonyms, resolve_secret
 from serving.store import EventStore, StoreMeta, open_store
 from serving.tokens import EventTokens, new_key
 from serving.traffic import TrafficCache
 from serving.validation import parse_json
-from simulator.errors import ConfigError
+from simulator.errors import ConfigError, ServingError
 from simulator.logs.io import catalog_to_json
 
 
@@ -36,6 +37,7 @@ class Service:
         self.cfg = cfg
         self.clock = clock
         self.shape: ServedShape = resolve_shape(cfg)
+        self.pseudonyms = Pseudonyms(resolve_secret(cfg.user_id_secret, cfg.model_dir, generate=True))
         self.store: EventStore = open_store(cfg.db_path, cfg.synchronous)
         self.tokens = EventTokens(check_store_shape(self.store, self.shape, cfg).event_key)
         self.hub = ModelHub(cfg, self.shape)
@@ -92,6 +94,20 @@ def check_bearer(expected: str, what: str) -> None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
         raise Unauthorized(f"`Authorization`: expected `Bearer <{what}>`, found "
                            + ("nothing" if not header else "a wrong token") + ".", field="Authorization")
+
+
+def require_admin() -> None:
+    """Refuse a request without the admin token (403 when admin endpoints are disabled).
+
+    Raises:
+        ServingError: 403 when ``serving.admin_token`` is empty.
+        Unauthorized: the token is missing or wrong.
+    """
+    token = service().cfg.admin_token
+    if not token:
+        raise ServingError("admin endpoints are disabled: set serving.admin_token or "
+                           "SLATEWISE_ADMIN_TOKEN.", field="Authorization", status=403)
+    check_bearer(token, "admin token")
 
 
 def service() -> Service:

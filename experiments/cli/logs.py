@@ -234,14 +234,21 @@ def validate_cmd(file: Path, as_json: bool) -> None:
               help="Parquet file to write.")
 @click.option("--include-pending/--final-only", default=False, show_default=True,
               help="Also export decisions whose reward window is still open (reward 0 so far).")
+@click.option("--drop-user", is_flag=True, default=False,
+              help="Leave shoppers out: each decision becomes its own session (by default the session "
+                   "is a hash of the stored user pseudonym; raw ids are never stored).")
+@click.option("--drop-context", default="", metavar="COL,COL",
+              help="Context columns to leave out of the log, by name (x0, x1, ... for unnamed contexts).")
 @json_option
-def export_serving_cmd(db: Path, output: Path, include_pending: bool, as_json: bool) -> None:
+def export_serving_cmd(db: Path, output: Path, include_pending: bool, drop_user: bool, drop_context: str,
+                       as_json: bool) -> None:
     """Export a serving event store (SQLite) as a log file, to replay and evaluate what was served."""
     from serving.export import export_log
     from simulator.errors import ConfigError
 
     try:
-        log = export_log(db, include_pending=include_pending)
+        log = export_log(db, include_pending=include_pending, drop_user=drop_user,
+                         drop_context=[c.strip() for c in drop_context.split(",") if c.strip()])
     except (ConfigError, LogValidationError) as err:
         raise click.ClickException(str(err)) from None
     save_parquet(log, output)
