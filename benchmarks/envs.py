@@ -43,6 +43,9 @@ BATCH_GOAL = 500_000
 class _NullState:
     rows: np.ndarray
 
+    def take(self, rows: Any) -> _NullState:
+        return _NullState(self.rows[rows])
+
 
 class _NullOutcome:
     def __init__(self, n: int, k: int, state: Any) -> None:
