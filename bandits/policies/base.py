@@ -22,6 +22,7 @@ from bandits.slates import (
     epsilon_greedy_dist,
     epsilon_greedy_slates,
     monte_carlo_slates,
+    required_rows,
     slot_order,
     topk_slates,
 )
@@ -245,11 +246,39 @@ class SampledScorePolicy(SlatePolicy):
     def _sampler(self, context: FloatArray) -> Callable[[slice, int], FloatArray]:
         """A function ``(rows, n_draws) -> (n_rows, n_draws, n_items)`` of score draws."""
 
+    def _max_probabilities(self, context: FloatArray, allowed: BoolArray) -> FloatArray | None:
+        """P(each item's draw is the largest of the ``allowed`` (n, n_items) items), shape (n, n_items).
+
+        By quadrature (:mod:`bandits.policies.quadrature`) where the policy's draws allow
+        it; None means Monte Carlo.
+        """
+        return None
+
+    def _top_one(self, context: FloatArray, eligible: BoolArray | None,
+                 required: BoolArray | None) -> FloatArray | None:
+        """For ``k = 1``: the exact distribution (n, n_items) of the shown item, or None.
+
+        The shown item is the best draw among the row's required eligible items when it
+        has any (the required rule of top-k for one slot), else among its eligible items.
+        """
+        if self.k != 1:
+            return None
+        n, m = context.shape[0], self.n_items
+        allowed = np.ones((n, m), dtype=np.bool_) if eligible is None else np.array(eligible)
+        req, has = required_rows(eligible, required, n, m)
+        if req is not None:
+            allowed[has] = req[has]
+        return self._max_probabilities(context, allowed)
+
     def _select(self, context: FloatArray, eligible: BoolArray | None,
                 required: BoolArray | None) -> SlateDecision:
         n = context.shape[0]
         draw = self._sampler(context)
         slate = topk_slates(draw(slice(0, n), 1)[:, 0, :], self.k, eligible, required, self._order)
+        top = self._top_one(context, eligible, required)
+        if top is not None:  # the shown item's exact (quadrature) probability
+            p = np.take_along_axis(top, slate, axis=1)
+            return SlateDecision(slate, p[:, 0].copy(), p)
         dist, freq = self._monte_carlo(draw, n, self.n_draws, eligible, required, slate)
         assert freq is not None
         d = self.n_draws
@@ -261,6 +290,9 @@ class SampledScorePolicy(SlatePolicy):
     def _action_dist(self, context: FloatArray, eligible: BoolArray | None,
                      required: BoolArray | None, n_draws: int | None) -> FloatArray:
         d = self.n_draws if n_draws is None else check_int("n_draws", n_draws, low=1)
+        top = self._top_one(context, eligible, required)
+        if top is not None:
+            return top[:, :, None]
         dist, _ = self._monte_carlo(self._sampler(context), context.shape[0], d, eligible, required)
         return dist
 
