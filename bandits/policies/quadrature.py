@@ -13,10 +13,12 @@ over the *contenders*: items whose draw can be the largest with a probability
 above about ``1e-12`` (an item whose upper tail lies below another's lower tail
 is not one). The results are normalised over the contenders.
 
-* Gaussian draws (linear Thompson sampling, one context at a time): the grid
-  is the union of ``NORMAL_POINTS`` points spread over ``mean_i +- TAIL sd_i``
-  for each contender, so every contender's scale is resolved however its width
-  compares with the others'; trapezoidal rule on that merged grid.
+* Gaussian draws (linear Thompson sampling, one context at a time):
+  trapezoidal rule on an even grid of step ``UNIFORM_STEP`` times the narrowest
+  contender's standard deviation, over the range where the largest draw lies;
+  when the contenders' widths differ so much that this grid would be longer,
+  on the union of ``NORMAL_POINTS`` points spread over ``mean_i +- TAIL sd_i``
+  of each contender (every contender's scale is resolved either way).
 * Beta draws (Bernoulli Thompson sampling): a fixed midpoint grid of
   ``BETA_POINTS`` points on (0, 1); each item keeps ``log F`` and ``log f`` on
   the window of the grid where its posterior has mass, refreshed only when its
@@ -36,6 +38,8 @@ from numba import njit
 TAIL = 8.0
 #: Grid points per contender for Gaussian draws.
 NORMAL_POINTS = 64
+#: Step of the even grid, in standard deviations of the narrowest contender.
+UNIFORM_STEP = 0.25
 #: Points of the fixed grid on (0, 1) for Beta draws.
 BETA_POINTS = 4096
 #: Half-width, in standard deviations, of a Beta posterior's window on the grid.
@@ -81,12 +85,23 @@ def normal_max_prob(mean: np.ndarray, sd: np.ndarray, allowed: np.ndarray,
         if c == 1:
             out[r, cont[0]] = 1.0
             continue
-        pts = np.empty(c * g)
+        high, narrowest = -np.inf, np.inf
         for a in range(c):
             j = cont[a]
-            for t in range(g):
-                pts[a * g + t] = mean[r, j] + sd[r, j] * TAIL * (2.0 * t / (g - 1) - 1.0)
-        pts.sort()
+            high = max(high, mean[r, j] + TAIL * sd[r, j])
+            narrowest = min(narrowest, sd[r, j])
+        uniform = int((high - low) / (UNIFORM_STEP * narrowest)) + 2
+        if uniform <= c * g:  # one even grid fine enough for the narrowest contender is cheaper
+            pts = np.empty(uniform)
+            for t in range(uniform):
+                pts[t] = low + (high - low) * t / (uniform - 1)
+        else:
+            pts = np.empty(c * g)
+            for a in range(c):
+                j = cont[a]
+                for t in range(g):
+                    pts[a * g + t] = mean[r, j] + sd[r, j] * TAIL * (2.0 * t / (g - 1) - 1.0)
+            pts.sort()
         npts = pts.shape[0]
         log_cdf = np.empty((c, npts))
         log_pdf = np.empty((c, npts))
