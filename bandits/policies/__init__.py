@@ -1,6 +1,7 @@
 """Every concrete policy; importing this package registers them all by name."""
 
 from bandits.policies.anchored import BoughtTogether, ItemSimilarity, UpsellLadder
+from bandits.policies.cf import ItemCF, UserCF
 from bandits.policies.explore import Explore, ExploreAnchored
 from bandits.policies.hybrid import HybridLinUCB
 from bandits.policies.linear import LinUCB, RidgeEpsilonGreedy
@@ -17,6 +18,7 @@ __all__ = [
     "Explore",
     "ExploreAnchored",
     "HybridLinUCB",
+    "ItemCF",
     "ItemSimilarity",
     "LinUCB",
     "LinearTS",
@@ -26,4 +28,5 @@ __all__ = [
     "Softmax",
     "UniformPolicy",
     "UpsellLadder",
+    "UserCF",
 ]
