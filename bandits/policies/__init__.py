@@ -6,6 +6,7 @@ from bandits.policies.explore import Explore, ExploreAnchored
 from bandits.policies.hybrid import HybridLinUCB
 from bandits.policies.linear import LinUCB, RidgeEpsilonGreedy
 from bandits.policies.linear_ts import LinearTS, LogisticTS
+from bandits.policies.mf import ImplicitALS
 from bandits.policies.multi_armed import UCB1, EpsilonGreedy, Popularity, Softmax
 from bandits.policies.thompson import BernoulliTS
 from bandits.policies.uniform import UniformPolicy
@@ -18,6 +19,7 @@ __all__ = [
     "Explore",
     "ExploreAnchored",
     "HybridLinUCB",
+    "ImplicitALS",
     "ItemCF",
     "ItemSimilarity",
     "LinUCB",
