@@ -8,11 +8,13 @@ from bandits.policies.linear import LinUCB, RidgeEpsilonGreedy
 from bandits.policies.linear_ts import LinearTS, LogisticTS
 from bandits.policies.mf import ImplicitALS
 from bandits.policies.multi_armed import UCB1, EpsilonGreedy, Popularity, Softmax
+from bandits.policies.rules import AssociationRules
 from bandits.policies.thompson import BernoulliTS
 from bandits.policies.uniform import UniformPolicy
 
 __all__ = [
     "UCB1",
+    "AssociationRules",
     "BernoulliTS",
     "BoughtTogether",
     "EpsilonGreedy",
