@@ -151,7 +151,7 @@ class ItemCF(_NeighbourCF):
                          n_shoppers=n_shoppers, similarity=similarity, shrinkage=shrinkage,
                          n_neighbours=n_neighbours, refresh_every=refresh_every, epsilon=epsilon,
                          examination=examination, seed=seed)
-        self._neighbours = sp.csr_matrix((self.n_items, self.n_items))
+        self._set_neighbours(sp.csr_matrix((self.n_items, self.n_items)))
 
     @classmethod
     def example(cls, n_items: int, k: int, dim_context: int, *, seed: int | None = None) -> ItemCF:
@@ -175,9 +175,26 @@ class ItemCF(_NeighbourCF):
         # Only positive similarities vote (adjusted cosine can be negative).
         sim.data = np.maximum(sim.data, 0.0)
         sim.eliminate_zeros()
-        self._neighbours = top_n_per_row(sim, self.n_neighbours)
+        self._set_neighbours(top_n_per_row(sim, self.n_neighbours))
+
+    def _set_neighbours(self, nb: sp.csr_matrix) -> None:
+        """Keep the neighbour matrix and a padded (n_items, n_neighbours) table of it for anchor-only rows."""
+        self._neighbours = nb
+        counts = np.diff(nb.indptr)
+        width = max(int(counts.max(initial=0)), 1)
+        self._nbr_idx = np.zeros((self.n_items, width), dtype=np.int64)
+        self._nbr_sim = np.zeros((self.n_items, width))
+        rows = np.repeat(np.arange(self.n_items), counts)
+        slot = np.arange(nb.nnz) - np.repeat(nb.indptr[:-1], counts)
+        self._nbr_idx[rows, slot] = nb.indices
+        self._nbr_sim[rows, slot] = nb.data
 
     def _score_rows(self, anchors: IntArray, shoppers: IntArray) -> FloatArray:
+        if self.shopper_column is None:  # current items = the anchor: read its neighbour list
+            scores = np.zeros((anchors.shape[0], self.n_items))
+            has = np.flatnonzero(anchors >= 0)
+            np.add.at(scores, (has[:, None], self._nbr_idx[anchors[has]]), self._nbr_sim[anchors[has]])
+            return scores
         current = self._current(anchors, shoppers)
         current.data = np.ones_like(current.data)
         return np.asarray((current @ self._neighbours).toarray(), dtype=np.float64)
@@ -194,8 +211,8 @@ class ItemCF(_NeighbourCF):
         self._snap = int(state["snap"][0])
         self._matrix = self._store.matrix_prefix(self._snap)
         m = self.n_items
-        self._neighbours = sp.csr_matrix((state["nbr_sim"], (state["nbr_row"], state["nbr_col"])),
-                                         shape=(m, m))
+        self._set_neighbours(sp.csr_matrix((state["nbr_sim"], (state["nbr_row"], state["nbr_col"])),
+                                           shape=(m, m)))
 
 
 @register_policy("user_cf")
@@ -240,12 +257,36 @@ class UserCF(_NeighbourCF):
 
     def _refresh(self) -> None:
         self._snapshot()
+        self._index()
+
+    def _index(self) -> None:
+        """Binary rows, their sizes and columns, for anchor-only neighbour search."""
+        self._binary = binary(self._matrix)
+        self._by_item = self._binary.tocsc()
+        self._row_size = np.diff(self._binary.indptr).astype(np.float64)
+
+    def _anchor_votes(self, anchors: IntArray) -> FloatArray:
+        """Session kNN, plain cosine: baskets holding the anchor score ``1 / sqrt(|b|) / (1 + shrinkage)``."""
+        scores = np.zeros((anchors.shape[0], self.n_items))
+        col = self._by_item
+        for r, a in enumerate(anchors.tolist()):
+            if a < 0:
+                continue
+            rows = col.indices[col.indptr[a]:col.indptr[a + 1]]
+            if rows.size == 0:
+                continue
+            sim = 1.0 / np.sqrt(self._row_size[rows]) / (1.0 + self.shrinkage)
+            top = np.lexsort((rows, -sim))[: self.n_neighbours]
+            scores[r] = np.asarray(sim[top] @ self._binary[rows[top]].toarray()).ravel()
+        return scores
 
     def _score_rows(self, anchors: IntArray, shoppers: IntArray) -> FloatArray:
         n = anchors.shape[0]
         mat = self._matrix
         if mat.nnz == 0:
             return np.zeros((n, self.n_items))
+        if self.shopper_column is None and self.similarity == "cosine":
+            return self._anchor_votes(anchors)
         current = self._current(anchors, shoppers)
         weighted_rows = self._weighted(mat)
         cur_w = self._weighted(current)
@@ -263,3 +304,4 @@ class UserCF(_NeighbourCF):
         self._set_base_state(state, {"snap": (1,)})
         self._snap = int(state["snap"][0])
         self._matrix = self._store.matrix_prefix(self._snap)
+        self._index()

@@ -25,7 +25,8 @@ def _normal_equation_solution(fixed: np.ndarray, counts: np.ndarray, reg: float,
 def test_als_item_factors_solve_the_weighted_normal_equations() -> None:
     rng = np.random.default_rng(0)
     counts = rng.poisson(0.4, size=(40, 12)).astype(float)
-    x, y = fit_als(sp.csr_matrix(counts), factors=3, regularization=0.5, alpha=4.0, iterations=8, seed=1)
+    x, y = fit_als(sp.csr_matrix(counts), factors=3, regularization=0.5, alpha=4.0, iterations=8, seed=1,
+                   exact=True)
     # ALS ends on an item step: the item factors are the exact solution given the shopper factors.
     np.testing.assert_allclose(y, _normal_equation_solution(x, counts.T, 0.5, 4.0), rtol=2e-3, atol=2e-4)
 
