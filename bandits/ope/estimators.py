@@ -254,12 +254,15 @@ def pseudoinverse(ctx: Context) -> Result:
     """The pseudoinverse estimator, for slates logged uniformly at random over the whole catalog."""
     d = _whole_slates(ctx, "pi")
     m, k = d.n_items, d.k
-    uniform = 1.0 / np.prod(m - np.arange(k, dtype=np.float64))
-    if not np.allclose(d.pscore, uniform, rtol=1e-6):
-        raise OPEError(f"estimator 'pi' is for uniform logging over all {m} items (pscore {uniform:.4g}); "
-                       f"this log's pscore ranges over [{d.pscore.min():.4g}, {d.pscore.max():.4g}]. "
-                       "Leave 'pi' out.")
-    num, w = SLATE.pi_terms(d.reward, d.item, d.action_dist[:, :, :k], np.full(d.n, m, dtype=np.int64))
+    n_elig = SLATE.uniform_n_eligible(d.pscore, k, m)
+    if (n_elig < 0).any():
+        row = int(np.flatnonzero(n_elig < 0)[0])
+        raise OPEError(f"estimator 'pi' is for uniform logging over all {m} items (pscore "
+                       f"{1 / SLATE.falling(m, k):.4g}); this log's pscore at row {row} is "
+                       f"{d.pscore[row]:.4g}, "
+                       "which no uniform draw of distinct items gives (its pscore ranges over "
+                       f"[{d.pscore.min():.4g}, {d.pscore.max():.4g}]). Leave 'pi' out.")
+    num, w = SLATE.pi_terms(d.reward, d.item, d.action_dist[:, :, :k], n_elig)
     return Result(_row_part(num), np.asarray(w, dtype=np.float64)[:, None])
 
 
