@@ -81,6 +81,9 @@ class Result:
     terms: Terms
     weights: FloatArray | None
     notes: tuple[str, ...] = ()
+    #: The largest weight any (row, slot) term can carry, known from the logging propensities
+    #: (``1 / min pscore``), for the empirical-Bernstein bound; None where weights are unbounded.
+    weight_bound: float | None = None
 
 
 def _influence(ctx: Context, coef_policy: FloatArray, coef_logged: FloatArray) -> FloatArray | None:
@@ -95,6 +98,11 @@ def _influence(ctx: Context, coef_policy: FloatArray, coef_logged: FloatArray) -
     grad = policy_features_mean(pred.model, ctx.data, ctx.model.link, coef_policy)
     grad -= logged_features_mean(ctx.data, coef_logged * pred.d_logged)
     return row_influence(ctx.model, pred.model, ctx.data, grad)
+
+
+def _item_bound(d: OPEData) -> float:
+    """``1 / min pscore_item``: no evaluation probability (<= 1) can weigh a (row, slot) more."""
+    return float(1.0 / d.pscore_item.min())
 
 
 def _need_model(ctx: Context) -> Predictions:
@@ -119,7 +127,7 @@ def dm(ctx: Context) -> Result:
 def ips(ctx: Context) -> Result:
     """Inverse propensity scoring."""
     d = ctx.data
-    return Result(Terms(pos.ips_parts(d.weight, d.reward)), d.weight)
+    return Result(Terms(pos.ips_parts(d.weight, d.reward)), d.weight, weight_bound=_item_bound(d))
 
 
 def snips(ctx: Context) -> Result:
@@ -162,7 +170,8 @@ def clipped_ips(ctx: Context) -> Result:
     """IPS with weights clipped at ``M`` (param ``clip``; tuned when absent)."""
     d = ctx.data
     clip = ctx.params.get("clip") or pos.tune_clip(d.weight, d.reward)
-    return Result(Terms(pos.clipped_ips_parts(d.weight, d.reward, clip)), d.weight, (f"M = {clip:.4g}",))
+    return Result(Terms(pos.clipped_ips_parts(d.weight, d.reward, clip)), d.weight, (f"M = {clip:.4g}",),
+                  weight_bound=min(clip, _item_bound(d)))
 
 
 def replay(ctx: Context) -> Result:
@@ -210,14 +219,14 @@ def sips(ctx: Context) -> Result:
     d = _whole_slates(ctx, "sips")
     eval_pscore = _require(ctx, "eval_pscore", "sips")
     num, _ = SLATE.sips_terms(d.reward, d.pscore, eval_pscore)
-    return Result(_row_part(num), (eval_pscore / d.pscore)[:, None])
+    return Result(_row_part(num), (eval_pscore / d.pscore)[:, None], weight_bound=float(1 / d.pscore.min()))
 
 
 def iips(ctx: Context) -> Result:
     """Independent IPS: per-slot marginal weights."""
     d = ctx.data
     num, _ = SLATE.iips_terms(d.reward, d.pscore_item, d.pi_item)
-    return Result(_row_part(num), d.weight)
+    return Result(_row_part(num), d.weight, weight_bound=_item_bound(d))
 
 
 def rips(ctx: Context) -> Result:
@@ -226,7 +235,7 @@ def rips(ctx: Context) -> Result:
     eval_c = _require(ctx, "eval_pscore_cascade", "rips")
     log_c = _require(ctx, "pscore_cascade", "rips")
     num, _ = SLATE.rips_terms(d.reward, log_c, eval_c)
-    return Result(_row_part(num), eval_c / log_c)
+    return Result(_row_part(num), eval_c / log_c, weight_bound=float(1 / log_c.min()))
 
 
 def cascade_dr(ctx: Context) -> Result:

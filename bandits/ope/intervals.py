@@ -13,6 +13,13 @@ uniforms through a lookup table of the Poisson(1) quantiles (probabilities
 rounded to 1/65536, far below the Monte Carlo error of any bootstrap).
 Replicate sums of every column of every estimator are one matrix product per
 block of replicates; no Python loop runs over single resamples.
+
+**Clusters.** Rows of one session (or user) are not independent. Given
+``groups`` (n,), the bootstrap draws one Poisson count per *group* and gives it
+to every row of the group; since every replicate quantity is a sum of columns,
+this is the same as summing each column within its group and bootstrapping the
+groups. The normal interval sums the influence function within groups
+(the cluster-robust sandwich).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 from scipy import stats
 
 FloatArray = npt.NDArray[np.float64]
@@ -134,8 +142,46 @@ def bootstrap_sums(columns: FloatArray, n_boot: int, seed: int | Sequence[int],
     return np.hstack([sums[:, :-1] + count * centre, count])
 
 
-def replicate_values(terms_list: list[Terms], n_boot: int, seed: int) -> list[FloatArray]:
-    """Bootstrap replicates of every estimate in ``terms_list`` from one shared set of counts."""
+def group_codes(groups: npt.ArrayLike | None, n: int) -> npt.NDArray[np.int64] | None:
+    """Dense codes ``0 .. G-1`` of ``groups`` (n,), or None when every row is its own group."""
+    if groups is None:
+        return None
+    g = np.asarray(groups)
+    if g.shape != (n,):
+        raise ValueError(f"`groups` must have shape ({n},) (one id per row), found {g.shape}.")
+    uniq, codes = np.unique(g, return_inverse=True)
+    if uniq.size == n:
+        return None
+    return codes.astype(np.int64)
+
+
+def group_sums(columns: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
+    """Column sums within each group, (G, C)."""
+    g = int(codes.max()) + 1
+    indicator = sp.csr_matrix((np.ones(codes.size), (codes, np.arange(codes.size))), shape=(g, codes.size))
+    return np.asarray(indicator @ columns)
+
+
+def clustered_bootstrap_sums(columns: FloatArray, n_boot: int, seed: int | Sequence[int],
+                             groups: npt.ArrayLike | None = None) -> FloatArray:
+    """:func:`bootstrap_sums` with one Poisson count per group of ``groups`` (n,) (None: per row).
+
+    The last column is the replicate's total count of *rows*.
+    """
+    codes = group_codes(groups, columns.shape[0])
+    if codes is None:
+        return bootstrap_sums(columns, n_boot, seed)
+    agg = group_sums(np.hstack([columns, np.ones((columns.shape[0], 1))]), codes)
+    sums = bootstrap_sums(agg, n_boot, seed)
+    return sums[:, :-1]
+
+
+def replicate_values(terms_list: list[Terms], n_boot: int, seed: int,
+                     groups: npt.ArrayLike | None = None) -> list[FloatArray]:
+    """Bootstrap replicates of every estimate in ``terms_list`` from one shared set of counts.
+
+    ``groups`` (n,): resample whole groups (sessions) instead of rows.
+    """
     cols: list[FloatArray] = []
     layout: list[list[tuple[int, int, int | None]]] = []
     infl_col: list[int | None] = []
@@ -155,7 +201,7 @@ def replicate_values(terms_list: list[Terms], n_boot: int, seed: int) -> list[Fl
             cols.append(terms.influence[:, None])
         else:
             infl_col.append(None)
-    sums = bootstrap_sums(np.hstack(cols), n_boot, seed)
+    sums = clustered_bootstrap_sums(np.hstack(cols), n_boot, seed, groups)
     count = sums[:, -1]
     out = []
     for terms, entries, ic in zip(terms_list, layout, infl_col, strict=True):
@@ -181,29 +227,58 @@ def percentile_interval(replicates: FloatArray, level: float) -> tuple[float, fl
     return float(low), float(high), float(r.std(ddof=1))
 
 
-def normal_interval(terms: Terms, value: float, level: float) -> tuple[float, float, float]:
-    """``(low, high, stderr)`` from the influence function (the delta method for ratios)."""
-    infl = terms.influence_function()
+def clustered_stderr(infl: FloatArray, groups: npt.ArrayLike | None = None) -> float:
+    """Standard error of a mean whose rows have influence ``infl`` (n,), clustered by ``groups``.
+
+    With ``G`` groups: ``sqrt(G / (G - 1) * sum_g (sum_{i in g} infl_i - n_g mean)^2) / n``;
+    without groups, the usual ``std / sqrt(n)``.
+    """
     n = infl.size
-    se = float(infl.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    if n < 2:
+        return math.nan
+    codes = group_codes(groups, n)
+    if codes is None:
+        return float(infl.std(ddof=1) / math.sqrt(n))
+    centred = infl - infl.mean()
+    per_group = np.bincount(codes, weights=centred)
+    g = per_group.size
+    if g < 2:
+        return math.nan
+    return float(math.sqrt(g / (g - 1) * float((per_group**2).sum())) / n)
+
+
+def normal_interval(terms: Terms, value: float, level: float,
+                    groups: npt.ArrayLike | None = None) -> tuple[float, float, float]:
+    """``(low, high, stderr)`` from the influence function (the delta method for ratios).
+
+    ``groups`` (n,): cluster-robust standard error over groups (sessions).
+    """
+    se = clustered_stderr(terms.influence_function(), groups)
     z = float(stats.norm.ppf(0.5 + level / 2))
     return value - z * se, value + z * se, se
 
 
-def empirical_bernstein_lower(row_totals: FloatArray, level: float) -> float:
-    """One-sided lower confidence bound on the mean of bounded i.i.d. terms (Maurer & Pontil, 2009).
+def empirical_bernstein_lower(row_totals: FloatArray, level: float, *, low: float, high: float) -> float:
+    """One-sided lower confidence bound on the mean of i.i.d. terms known to lie in ``[low, high]``.
 
-    With probability at least ``level``, ``E[Z] >= mean - sqrt(2 V ln(2/delta) / n) - 7 b ln(2/delta) /
-    (3 (n - 1))`` for ``Z`` in an interval of width ``b``; ``V`` is the sample variance.
-    The width is taken from the observed range of the terms (for importance-weighted
-    terms, the largest weight times the largest reward), so the bound is as valid as
-    that range.
+    Maurer & Pontil (2009): with probability at least ``level``,
+    ``E[Z] >= mean - sqrt(2 V ln(2/delta) / n) - 7 b ln(2/delta) / (3 (n - 1))`` for ``Z`` in an
+    interval of width ``b = high - low`` known *before* seeing the data (the reward's range
+    times the largest possible weight); ``V`` is the sample variance. A width read off the
+    observed terms would not make a guaranteed bound. Terms outside ``[low, high]`` raise.
     """
     n = row_totals.size
     if n < 2:
         return math.nan
+    if not high >= low:
+        raise ValueError(f"empirical_bernstein_lower: need high >= low, found [{low}, {high}].")
+    tol = 1e-9 * max(1.0, abs(low), abs(high))
+    if row_totals.min() < low - tol or row_totals.max() > high + tol:
+        raise ValueError(f"empirical_bernstein_lower: terms range over [{row_totals.min():.6g}, "
+                         f"{row_totals.max():.6g}], outside the stated range [{low:.6g}, {high:.6g}]; "
+                         "state the range the terms can take.")
     delta = 1 - level
-    width = float(row_totals.max() - row_totals.min())
+    width = float(high - low)
     log_term = math.log(2 / delta)
     var = float(row_totals.var(ddof=1))
     return float(row_totals.mean() - math.sqrt(2 * var * log_term / n) - 7 * width * log_term / (3 * (n - 1)))

@@ -11,6 +11,7 @@ probabilities; ``*_item (n, k)`` slot marginals of the logged items;
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from bandits.ope._data import FloatArray, IntArray
 from simulator.errors import OPEError
@@ -86,7 +87,7 @@ def uniform_gamma_pinv(n_items: int, k: int) -> FloatArray:
     return psd_pinv(uniform_gamma(n_items, k))
 
 
-def falling(m: FloatArray | int, k: int) -> FloatArray:
+def falling(m: npt.ArrayLike, k: int) -> FloatArray:
     """``m (m-1) ... (m-k+1)``: ordered slates of ``k`` distinct items out of ``m``."""
     out = np.ones_like(np.asarray(m, dtype=np.float64))
     for j in range(k):
