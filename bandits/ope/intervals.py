@@ -52,11 +52,47 @@ class Part:
 
 
 @dataclass(frozen=True, slots=True)
+class Tuned:
+    """A tuned estimator's candidates, so every bootstrap replicate can tune again.
+
+    Attributes:
+        terms: (n, G) per-row totals of the estimator at each grid value.
+        bias: (n, G) per-row part the shrinkage removes at each grid value.
+        influence: (n, G) the reward model's per-row influence at each grid value, or None.
+        grid: (G,) the grid values (``tau``, ``M``, ``lambda``).
+    """
+
+    terms: FloatArray
+    bias: FloatArray
+    influence: FloatArray | None
+    grid: FloatArray
+
+    def choice(self) -> int:
+        """Index of the grid value with the least estimated MSE on the full data."""
+        n = self.terms.shape[0]
+        mse = self.terms.var(axis=0, ddof=1) / n + self.bias.mean(axis=0) ** 2
+        return int(np.argmin(mse))
+
+
+@dataclass(frozen=True, slots=True)
 class Terms:
-    """What an estimator computes from the arrays: its parts and, if any, the model influence (n,)."""
+    """What an estimator computes from the arrays: its parts and, if any, the model influence (n,).
+
+    ``tuned`` (for estimators whose parameter is chosen from the data) holds every candidate;
+    ``parts`` and ``influence`` are then those of the candidate chosen on the full data, and
+    the bootstrap chooses again inside each replicate.
+    """
 
     parts: tuple[Part, ...]
     influence: FloatArray | None = None
+    tuned: Tuned | None = None
+
+    @classmethod
+    def from_tuned(cls, tuned: Tuned) -> Terms:
+        """The terms of the candidate :meth:`Tuned.choice` picks, with every candidate kept."""
+        c = tuned.choice()
+        infl = None if tuned.influence is None else tuned.influence[:, c]
+        return cls((Part(tuned.terms[:, c:c + 1]),), infl, tuned)
 
     def value(self) -> float:
         """The point estimate."""
@@ -73,7 +109,10 @@ class Terms:
         return np.asarray(np.sum([p.num.sum(axis=1) for p in self.parts], axis=0), dtype=np.float64)
 
     def influence_function(self) -> FloatArray:
-        """Each row's influence on the estimate, (n,): its variance / n is the estimate's variance."""
+        """Each row's influence on the estimate, (n,): its variance / n is the estimate's variance.
+
+        For tuned terms this holds the chosen parameter fixed.
+        """
         n = self.parts[0].num.shape[0]
         out = np.zeros(n)
         for p in self.parts:
@@ -185,10 +224,25 @@ def replicate_values(terms_list: list[Terms], n_boot: int, seed: int,
     cols: list[FloatArray] = []
     layout: list[list[tuple[int, int, int | None]]] = []
     infl_col: list[int | None] = []
+    tuned_col: list[int | None] = []
+
+    def width() -> int:
+        return sum(c.shape[1] for c in cols)
+
     for terms in terms_list:
-        entries = []
+        entries: list[tuple[int, int, int | None]] = []
+        if terms.tuned is not None:
+            t = terms.tuned
+            tuned_col.append(width())
+            cols += [t.terms, t.terms**2, t.bias]
+            if t.influence is not None:
+                cols.append(t.influence)
+            layout.append(entries)
+            infl_col.append(None)
+            continue
+        tuned_col.append(None)
         for p in terms.parts:
-            j0 = sum(c.shape[1] for c in cols)
+            j0 = width()
             cols.append(p.num)
             d0 = None
             if p.den is not None:
@@ -197,24 +251,44 @@ def replicate_values(terms_list: list[Terms], n_boot: int, seed: int,
             entries.append((j0, p.num.shape[1], d0))
         layout.append(entries)
         if terms.influence is not None:
-            infl_col.append(sum(c.shape[1] for c in cols))
+            infl_col.append(width())
             cols.append(terms.influence[:, None])
         else:
             infl_col.append(None)
     sums = clustered_bootstrap_sums(np.hstack(cols), n_boot, seed, groups)
     count = sums[:, -1]
     out = []
-    for terms, entries, ic in zip(terms_list, layout, infl_col, strict=True):
+    for terms, entries, ic, tc in zip(terms_list, layout, infl_col, tuned_col, strict=True):
+        if tc is not None and terms.tuned is not None:
+            out.append(_tuned_replicates(terms.tuned, sums, tc, count))
+            continue
         value = np.zeros(n_boot)
-        for j0, width, d0 in entries:
-            num = sums[:, j0:j0 + width]
-            den = sums[:, d0:d0 + width] if d0 is not None else count[:, None]
+        for j0, w, d0 in entries:
+            num = sums[:, j0:j0 + w]
+            den = sums[:, d0:d0 + w] if d0 is not None else count[:, None]
             with np.errstate(divide="ignore", invalid="ignore"):
                 value += np.sum(num / den, axis=1)
         if ic is not None and terms.influence is not None:
             value += sums[:, ic] - count * terms.influence.mean()
         out.append(value)
     return out
+
+
+def _tuned_replicates(t: Tuned, sums: FloatArray, start: int, count: FloatArray) -> FloatArray:
+    """Each replicate's estimate with the parameter re-chosen by the MSE criterion on that replicate."""
+    g = t.grid.size
+    s1, s2, sb = (sums[:, start + i * g:start + (i + 1) * g] for i in range(3))
+    n = np.maximum(count, 2.0)[:, None]
+    mean = s1 / n
+    var = np.maximum(s2 / n - mean**2, 0.0) * n / (n - 1) / n
+    mse = var + (sb / n) ** 2
+    pick = np.argmin(mse, axis=1)
+    rows = np.arange(sums.shape[0])
+    value = mean[rows, pick]
+    if t.influence is not None:
+        si = sums[:, start + 3 * g:start + 4 * g]
+        value = value + si[rows, pick] - count * t.influence.mean(axis=0)[pick]
+    return np.asarray(value)
 
 
 def percentile_interval(replicates: FloatArray, level: float) -> tuple[float, float, float]:
