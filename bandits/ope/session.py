@@ -21,7 +21,9 @@ reward 0 and weight 1. DR is unbiased for any model; the model only reduces vari
 
 Intervals come from a bootstrap over sessions. Where the logger's support is too
 thin for the evaluation policy (too few effective sessions agree with its first
-decision), the estimate is not a number: ``value`` is NaN and the warnings say why.
+decision, or with whole sessions: effective number of sessions of the first or the
+final weights below ``min_effective_sessions``), the estimate is not a number:
+``value`` is NaN and the warnings say why.
 """
 
 from __future__ import annotations
@@ -233,8 +235,8 @@ def estimate_sessions(log: SlateLog, action_dist: Any, *, eval_pscore: Any = Non
         n_bootstrap: replicates of the bootstrap over sessions.
         level: confidence level.
         seed: seeds the model's folds and the bootstrap.
-        min_effective_sessions: below this many effective sessions agreeing with the
-            first decision, the estimate is refused ("support too thin").
+        min_effective_sessions: below this many effective sessions behind the first
+            decision or behind whole sessions, the estimate is refused ("support too thin").
         model: the session reward model for ``dr``/``wdr`` (default :class:`SessionRewardModel`).
     """
     if not 0 < level < 1:
@@ -273,15 +275,13 @@ def estimate_sessions(log: SlateLog, action_dist: Any, *, eval_pscore: Any = Non
     n_sessions = rho.shape[0]
     ess_first, ess_last = _ess(rho[:, 0]), _ess(rho[:, -1])
     mean_w = float(rho[:, -1].mean())
-    supported = ess_first >= min_effective_sessions
+    supported = min(ess_first, ess_last) >= min_effective_sessions
     warns = list(notes)
     if not supported:
-        warns.append(f"support too thin: only {ess_first:.1f} effective sessions (of {n_sessions:,}) agree "
-                     f"with the policy's first decision (need {min_effective_sessions}); the logger rarely "
-                     "shows this policy's slates, so no number is reported")
-    elif ess_last < min_effective_sessions:
-        warns.append(f"whole sessions rest on {ess_last:.1f} effective sessions: late steps are estimated "
-                     "from very few sessions (the interval may be too narrow)")
+        where = "the policy's first decision" if ess_first < min_effective_sessions else "whole sessions"
+        warns.append(f"support too thin: only {min(ess_first, ess_last):.1f} effective sessions (of "
+                     f"{n_sessions:,}) agree with {where} (need {min_effective_sessions}); the logger "
+                     "rarely shows this policy's slates all through a session, so no number is reported")
     if abs(mean_w - 1) > 0.1 and supported:
         warns.append(f"mean session weight {mean_w:.3f} (expected 1): the propensities or the policy's "
                      "slate probabilities are probably wrong")
