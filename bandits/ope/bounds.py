@@ -158,7 +158,7 @@ def bound_estimate(est: Estimate, rng: RewardRange, *,
         clip_note = (f"{', '.join(out)} outside the reward's range [{rng.low:.4g}, {rng.high:.4g}] "
                      f"({rng.source}): clipped to it; the estimator is unreliable on this log")
         warns.append(clip_note)
-        logger.warning("%s: %s", est.estimator, clip_note)
+        logger.debug("%s: %s", est.estimator, clip_note)
     low = min(max(low, rng.low), rng.high) if math.isfinite(low) else low
     high = min(max(high, rng.low), rng.high) if math.isfinite(high) else high
     if math.isfinite(lower):
