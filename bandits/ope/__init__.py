@@ -9,15 +9,18 @@ from bandits.ope.api import Estimate, default_estimators, estimate_all, estimate
 from bandits.ope.estimators import ESTIMATORS
 from bandits.ope.intervals import bootstrap_sums, empirical_bernstein_lower
 from bandits.ope.position import clipped_ips, dm, dr, dros, ips, replay, sndr, snips, switch_dr
+from bandits.ope.recommend import Diagnostics, Recommendation, recommend
 from bandits.ope.reward_model import LogisticRewardModel, RidgeRewardModel, SklearnRewardModel
 from simulator.errors import OPEError
 
 __all__ = [
     "ESTIMATORS",
+    "Diagnostics",
     "Estimate",
     "LogisticRewardModel",
     "OPEData",
     "OPEError",
+    "Recommendation",
     "RidgeRewardModel",
     "SklearnRewardModel",
     "bootstrap_sums",
@@ -32,6 +35,7 @@ __all__ = [
     "estimate_from_arrays",
     "ips",
     "prepare",
+    "recommend",
     "replay",
     "sndr",
     "snips",

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from bandits.ope._data import FloatArray, OPEData, check_row_array, prepare
+from bandits.ope.bounds import apply_bounds
 from bandits.ope.estimators import ESTIMATORS, Context, Result
 from bandits.ope.intervals import (
     Part,
@@ -187,7 +188,7 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
                  if ESTIMATORS[name].mean_type and not ESTIMATORS[name].model else math.nan)
         out.append(Estimate(name, value, low, high, level, se, n, ess, max_w, mean_w, tuple(warns),
                             "bootstrap" if reps is not None else "normal", lower))
-    return out
+    return apply_bounds(out, log, data)
 
 
 def estimate_from_arrays(reward: Any, pscore_item: Any, pi_item: Any, *, estimator: str = "ips",
