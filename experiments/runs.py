@@ -62,6 +62,29 @@ def _training_section(report: Report, config: ExperimentConfig, simulate: bool, 
     return [f"{r['policy']}: {r['online table'] if simulate else r['off-policy table']}" for r in rows]
 
 
+#: The world's own heuristics, shown as oracle references: they read the world's truth.
+ORACLES = {"greedy (oracle)": "greedy", "patient (oracle)": "patient"}
+
+
+def oracle_values(config: ExperimentConfig, n_sessions: int) -> dict[str, Any]:
+    """Per-session and per-decision value of the world's greedy and patient heuristics.
+
+    Both read the world's truth, so they are references, not contenders.
+    """
+    from experiments.worlds import build_world
+    from simulator.world import make_logging_policy, policy_value
+
+    world = build_world(config.data)
+    out = {}
+    for label, name in ORACLES.items():
+        v = policy_value(world, make_logging_policy(name), n_sessions, seed=config.seeds[0] + 7)
+        out[label] = {"value": v.per_session.value, "low": v.per_session.ci_low,
+                      "high": v.per_session.ci_high, "per_decision": v.per_decision.value,
+                      "per_decision_low": v.per_decision.ci_low,
+                      "per_decision_high": v.per_decision.ci_high, "uses_truth": True, "sessions": n_sessions}
+    return out
+
+
 def _position_rates(frame: pd.DataFrame) -> pd.DataFrame:
     """Click rate by slot per policy, with a normal-approximation 95% interval."""
     slots = sorted(c for c in frame.columns if c.startswith("clicks_slot"))
@@ -106,7 +129,19 @@ def simulate_section(report: Report, config: ExperimentConfig, out_dir: Path, *,
         "decisions per session": values["decisions_per_session"].round(2),
         "held-out sessions": values["sessions"],
     })
+    oracles = oracle_values(config, int(values["sessions"].iloc[0]))
+    patient = oracles["patient (oracle)"]["value"]
+    table[f"share of patient (oracle) {reward}"] = [f"{v / patient:.2f}" for v in values["value"]]
     sec.tables.append(("Held-out value per session and per decision", table))
+    refs = list(oracles.values())
+    sec.tables.append(("Oracle reference policies: the world's own heuristics, which read the world's truth "
+                       "(item values, price jumps); no policy learned from data can see it", pd.DataFrame({
+                           "policy": list(oracles),
+                           f"{reward} per session (95% interval)": [
+                               format_interval(o["value"], o["low"], o["high"]) for o in refs],
+                           f"{reward} per decision (95% interval)": [
+                               format_interval(o["per_decision"], o["per_decision_low"],
+                                               o["per_decision_high"]) for o in refs]})))
     curves = frame[["policy", "seed", "sessions_seen", "reward_per_session", "round_regret_per_decision"]]
     running = f"running {reward} per session"
     curves = curves.rename(columns={"sessions_seen": "step", "reward_per_session": running,
@@ -143,6 +178,8 @@ def simulate_section(report: Report, config: ExperimentConfig, out_dir: Path, *,
                                         "truth_kind": "held-out Monte Carlo in the world"}
                      for r in values.to_dict("records")},
         "shares": share.to_dict("records"),
+        "oracles": oracles,
+        "ratio_to_patient": {str(r["policy"]): r["value"] / patient for r in values.to_dict("records")},
     }
 
 
