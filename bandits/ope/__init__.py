@@ -9,6 +9,7 @@ from bandits.ope.api import Estimate, default_estimators, estimate_all, estimate
 from bandits.ope.estimators import ESTIMATORS
 from bandits.ope.intervals import bootstrap_sums, empirical_bernstein_lower
 from bandits.ope.position import clipped_ips, dm, dr, dros, ips, replay, sndr, snips, switch_dr
+from bandits.ope.recommend import Diagnostics, Recommendation, recommend
 from bandits.ope.reward_model import LogisticRewardModel, RidgeRewardModel, SklearnRewardModel
 from bandits.ope.session import (
     ESTIMANDS,
@@ -23,10 +24,12 @@ __all__ = [
     "ESTIMANDS",
     "ESTIMATORS",
     "SESSION_ESTIMATORS",
+    "Diagnostics",
     "Estimate",
     "LogisticRewardModel",
     "OPEData",
     "OPEError",
+    "Recommendation",
     "RidgeRewardModel",
     "SessionEstimate",
     "SessionRewardModel",
@@ -44,6 +47,7 @@ __all__ = [
     "estimate_sessions",
     "ips",
     "prepare",
+    "recommend",
     "replay",
     "sndr",
     "snips",

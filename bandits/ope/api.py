@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from bandits.ope._data import FloatArray, OPEData, check_row_array, prepare
+from bandits.ope.bounds import apply_bounds
 from bandits.ope.estimators import ESTIMATORS, Context, Result
 from bandits.ope.intervals import (
     Part,
@@ -236,7 +237,7 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
                                                   low=min(0.0, b * known[0]), high=max(0.0, b * known[1]))
         out.append(Estimate(name, value, low, high, level, se, n, ess, max_w, mean_w, tuple(warns),
                             "bootstrap" if reps is not None else "normal", lower, n_clusters))
-    return out
+    return apply_bounds(out, log, data)
 
 
 def estimate_from_arrays(reward: Any, pscore_item: Any, pi_item: Any, *, estimator: str = "ips",

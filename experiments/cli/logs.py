@@ -9,7 +9,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from experiments.cli.output import emit_json, json_option
+from experiments.cli.output import Stages, emit_json, json_option, show_progress
 from simulator.errors import ConfigError, DataImportError
 from simulator.logs import (
     LogFormatError,
@@ -44,11 +44,14 @@ def logs_group() -> None:
 def import_obd_cmd(data_dir: Path, policy: str, campaign: str, affinity: bool, output: Path,
                    as_json: bool) -> None:
     """Import an Open Bandit Dataset campaign (ZOZO, Inc., CC BY 4.0) into a log file."""
-    try:
-        log = import_obd(data_dir, policy=policy, campaign=campaign, include_affinity=affinity)
-    except (LogFormatError, LogValidationError) as err:
-        raise click.ClickException(str(err)) from None
-    save_parquet(log, output)
+    with Stages(["read and check", "write"], show_progress(as_json), desc="import-obd") as stage:
+        stage.next()
+        try:
+            log = import_obd(data_dir, policy=policy, campaign=campaign, include_affinity=affinity)
+        except (LogFormatError, LogValidationError) as err:
+            raise click.ClickException(str(err)) from None
+        stage.next()
+        save_parquet(log, output)
     summary = {"output": str(output), "rows": log.n_rounds, "items": log.n_items,
                "context_dim": log.dim_context, "policy": policy, "campaign": campaign}
     if as_json:
@@ -151,7 +154,7 @@ def import_cmd(file: Path, catalog_file: Path, map_spec: str | None, mapping_fil
                                "FILE.toml.")
     options = {"position_base": position_base, "layout": layout, "list_sep": list_sep, "k": k,
                "reward": reward, "logging_policy": logging_policy}
-    bar = _ProgressBar(enabled=not as_json and sys.stderr.isatty())
+    bar = _ProgressBar(enabled=show_progress(as_json))
     try:
         mapping = LogMapping.parse(map_spec, **options) if map_spec is not None \
             else LogMapping.from_toml(mapping_file, **options)  # type: ignore[arg-type]

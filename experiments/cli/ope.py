@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from bandits.policy import Feedback, SlatePolicy, make_policy, registered_policies
-from experiments.cli.output import emit_json, json_option
+from experiments.cli.output import Stages, emit_json, json_option, progress_iter, show_progress
 from simulator.errors import PolicyError
 from simulator.logs import LogFormatError, LogValidationError, SlateLog, load_parquet
 
@@ -198,12 +198,15 @@ def estimate_cmd(log_file: Path, spec: str, estimators: str | None, train_fracti
         _estimate_sessions(log_file, spec, policy, test, log.n_rounds - test.n_rounds, names, n_bootstrap,
                            level, seed, as_json)
         return
-    try:
-        dist = policy.action_dist(test.context)
-        results = estimate_all(test, dist, estimators=names, n_bootstrap=n_bootstrap, level=level, seed=seed,
-                               interval="bootstrap" if n_bootstrap > 0 else "normal")
-    except (OPEError, PolicyError) as err:
-        raise click.ClickException(str(err)) from None
+    with Stages(["action distribution", "estimate"], show_progress(as_json), desc="ope") as stage:
+        try:
+            stage.next()
+            dist = policy.action_dist(test.context)
+            stage.next()
+            results = estimate_all(test, dist, estimators=names, n_bootstrap=n_bootstrap, level=level,
+                                   seed=seed, interval="bootstrap" if n_bootstrap > 0 else "normal")
+        except (OPEError, PolicyError) as err:
+            raise click.ClickException(str(err)) from None
     rows = [r.to_dict() for r in results]
     source = log.metadata.pscore_source
     if as_json:
@@ -283,7 +286,8 @@ def obd_benchmark_cmd(data_dir: Path, campaigns: tuple[str, ...], estimators: st
 
     names = _estimator_list(estimators)
     results = []
-    for campaign in campaigns:
+    for campaign in progress_iter(campaigns, show_progress(as_json), desc="obd-benchmark",
+                                  unit="campaign"):
         try:
             results.append(run_campaign(data_dir, campaign, estimators=names, n_bootstrap=n_bootstrap,
                                         n_draws=n_draws, seed=seed))

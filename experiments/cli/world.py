@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from bandits.policy import SlatePolicy, registered_policies
-from experiments.cli.output import emit_json, json_option
+from experiments.cli.output import Stages, emit_json, json_option, show_progress
 from simulator.errors import PolicyError
 from simulator.logs import LogFormatError, LogValidationError, load_parquet, save_parquet
 from simulator.world import (
@@ -86,16 +86,22 @@ def generate_cmd(config_file: Path | None, sessions: int, policy: str, epsilon: 
         params["temperature"] = temperature
     if score is not None:
         params["score"] = score
-    try:
-        config = WorldConfig() if config_file is None else WorldConfig.from_toml(config_file)
-        world = World(config, world_seed)
-        logger_policy = _policy(policy, params, world, seed)
-        log = generate_log(world, logger_policy, sessions, seed=seed)
-        truth = policy_value(world, logger_policy, truth_sessions, seed=seed + 1,
-                             n_first_states=min(20_000, 2 * truth_sessions))
-    except (WorldError, LogValidationError, PolicyError) as err:
-        raise click.ClickException(str(err)) from None
-    save_parquet(log, output)
+    with Stages(["build the world", "log sessions", "true value", "write"], show_progress(as_json),
+                desc="world generate") as stage:
+        try:
+            stage.next()
+            config = WorldConfig() if config_file is None else WorldConfig.from_toml(config_file)
+            world = World(config, world_seed)
+            logger_policy = _policy(policy, params, world, seed)
+            stage.next()
+            log = generate_log(world, logger_policy, sessions, seed=seed)
+            stage.next()
+            truth = policy_value(world, logger_policy, truth_sessions, seed=seed + 1,
+                                 n_first_states=min(20_000, 2 * truth_sessions))
+        except (WorldError, LogValidationError, PolicyError) as err:
+            raise click.ClickException(str(err)) from None
+        stage.next()
+        save_parquet(log, output)
     summary = {"output": str(output), "sessions": sessions, "decisions": log.n_rounds,
                "n_items": world.n_items, "k": world.k, "context_dim": world.dim_context,
                "reward_type": world.reward_type, "policy": policy_name(logger_policy),
