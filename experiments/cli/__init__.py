@@ -8,6 +8,7 @@ import click
 
 from experiments.cli.catalog import catalog_group
 from experiments.cli.experiments_cmds import compare_cmd, demo_cmd, simulate_cmd
+from experiments.cli.learn import learn_cmd
 from experiments.cli.logs import logs_group
 from experiments.cli.ope import ope_group
 from experiments.cli.ppo import train_ppo_cmd
@@ -26,6 +27,7 @@ def main(verbose: int) -> None:
 
 main.add_command(catalog_group)
 main.add_command(logs_group)
+main.add_command(learn_cmd)
 main.add_command(serve_cmd)
 main.add_command(train_ppo_cmd)
 main.add_command(simulate_cmd)
