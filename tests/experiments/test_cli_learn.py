@@ -96,3 +96,71 @@ def test_missing_log_and_bad_out(tmp_path: Path, log_file: Path) -> None:
     assert code != 0 and "no such log file" in text
     code, text = run("learn", str(log_file), "--policy", "linucb", "--out", str(tmp_path / "x.pkl"))
     assert code != 0 and "must end in .npz" in text
+
+
+# ---------------------------------------------------------------------------- world evaluate
+@pytest.fixture(scope="module")
+def world_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from simulator.world import save_world
+
+    return save_world(WORLD, tmp_path_factory.mktemp("world") / "world.json")
+
+
+def test_world_evaluate_matches_the_exact_truth(world_file: Path, log_file: Path, tmp_path: Path) -> None:
+    code, text = run("world", "evaluate", "uniform", "--world", str(world_file), "--sessions", "4000", "--json")
+    assert code == 0, text
+    doc = json.loads(text)
+    exact = first_decision_value(WORLD, make_logging_policy("uniform")).value
+    assert doc["first_decision"]["exact"] and doc["first_decision"]["value"] == pytest.approx(exact)
+    # one decision per session: the Monte Carlo session value must agree with the exact first decision
+    mc = doc["per_session"]
+    assert not mc["exact"] and mc["stderr"] > 0
+    assert abs(mc["value"] - exact) < 4 * mc["stderr"]
+    out = tmp_path / "p.npz"
+    assert run("learn", str(log_file), "--policy", "offline_pl", "--out", str(out), "--n-bootstrap", "0")[0] == 0
+    code, text = run("world", "evaluate", str(out), "--world", str(world_file), "--sessions", "3000", "--json")
+    assert code == 0, text
+    doc = json.loads(text)
+    truth = first_decision_value(WORLD, SlatePolicy.load(out)).value
+    assert doc["first_decision"]["value"] == pytest.approx(truth)
+    assert abs(doc["per_decision"]["value"] - truth) < 4 * doc["per_decision"]["stderr"]
+    code, text = run("world", "evaluate", str(out), "--sessions", "100")  # the default world: 300 items
+    assert code != 0 and "n_items=20" in text and "n_items=300" in text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(["nothing.npz"], "no such policy file", id="no-policy"),
+    pytest.param(["uniform", "--world", "nowhere.json"], "no such world file", id="no-world"),
+])
+def test_world_evaluate_bad_input(args: list[str], message: str) -> None:
+    code, text = run("world", "evaluate", *args, "--sessions", "10")
+    assert code != 0 and message in text, text
+
+
+def test_a_saved_ppo_policy_is_a_policy_file(log_file: Path, world_file: Path, tmp_path: Path) -> None:
+    """`ope --policy ppo.npz` and `world evaluate ppo.npz` take a PPO file like any other."""
+    from bandits.ppo import PPOSlatePolicy
+
+    path = PPOSlatePolicy(WORLD.n_items, WORLD.k, WORLD.dim_context, net_arch=(8,), seed=0).save(tmp_path / "ppo.npz")
+    code, text = run("ope", str(log_file), "--policy", str(path), "--estimators", "ips,snips", "--n-bootstrap",
+                     "0", "--json")
+    assert code == 0, text
+    assert [e["estimator"] for e in json.loads(text)["estimates"]] == ["ips", "snips"]
+    code, text = run("world", "evaluate", str(path), "--world", str(world_file), "--sessions", "500", "--json")
+    assert code == 0, text
+
+
+# ---------------------------------------------------------------------------- train-ppo flags
+def test_train_ppo_takes_total_steps_and_seeds(tmp_path: Path) -> None:
+    tiny = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "ppo_tiny.toml"
+    code, text = run("train-ppo", "--config", str(tiny), "--out", str(tmp_path / "o"), "--no-progress",
+                     "--total-steps", "2048", "--seeds", "7,8", "--json")
+    assert code == 0, text
+    summary = json.loads(text)
+    assert summary["steps"] == 2048 and summary["eval_seeds"] == [7, 8]
+    config = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert config["ppo"]["total_steps"] == 2048 and config["eval"]["seeds"] == [7, 8]
+    code, text = run("train-ppo", "--config", str(tiny), "--out", str(tmp_path / "p"), "--seeds", "0,1")
+    assert code != 0 and "training seed 0 is among" in text
+    code, text = run("train-ppo", "--config", str(tiny), "--out", str(tmp_path / "p"), "--seeds", "x")
+    assert code != 0 and "comma-separated integers" in text
