@@ -9,9 +9,9 @@ choice ``pi(i | x) = softmax(s(x))_i`` on the log's slot-``s`` impressions::
 
     V_s(theta) = mean_r w_rs * y_rs,   w_rs = pi(i_rs | x_r) / pscore_item_rs
 
-(``objective = "ips"``, the default) or its self-normalised form
-``sum_r w_rs y_rs / sum_r w_rs`` (``"snips"``). Plain IPS gives no credit to
-probability put on items the log (almost) never shows, so the fit stays where
+with ``1 / pscore_item`` capped at ``clip * n_items`` (``objective = "ips"``, the
+default) or its self-normalised form ``sum_r w_rs y_rs / sum_r w_rs`` (``"snips"``).
+Plain IPS gives no credit to probability put on items the log (almost) never shows, so the fit stays where
 the log has support; SNIPS treats such items as average and, under a logger
 that rarely explores, over-rates them (measured in ``docs/own-shop.md``).
 and the objective is ``sum_s V_s``, minus an L2 penalty. Under a position-based
@@ -65,10 +65,10 @@ OBJECTIVES = ("ips", "snips")
 
 
 def _objective(weight: th.Tensor, bias: th.Tensor, z: th.Tensor, slate: th.Tensor, reward: th.Tensor,
-               inv_p: th.Tensor, objective: str) -> th.Tensor:
+               inv_p: th.Tensor, objective: str, clip: float) -> th.Tensor:
     """Sum over slots of the IPS or SNIPS value of the first-stage softmax, shape ()."""
     logp = th.log_softmax(z @ weight + bias, dim=1)
-    w = th.exp(th.gather(logp, 1, slate)) * inv_p
+    w = th.exp(th.gather(logp, 1, slate)) * inv_p.clamp_max(clip)
     if objective == "ips":
         return (w * reward).mean(dim=0).sum()
     return ((w * reward).sum(dim=0) / w.sum(dim=0).clamp_min(1e-30)).sum()
@@ -77,7 +77,7 @@ def _objective(weight: th.Tensor, bias: th.Tensor, z: th.Tensor, slate: th.Tenso
 def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float = 1.0, l2: float = 1e-3,
                    max_epochs: int = 40,
                    batch_size: int = 512, learning_rate: float = 0.05, val_fraction: float = 0.2,
-                   patience: int = 4, seed: int = 0, threads: int = 1) -> OfflineFit:
+                   patience: int = 4, clip: float = 10.0, seed: int = 0, threads: int = 1) -> OfflineFit:
     """Fit an ``offline_pl`` policy on ``log`` by maximising its IPS value (see the module docs).
 
     Args:
@@ -86,10 +86,13 @@ def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float 
         temperature: the fitted policy's temperature (scores are fitted at 1, then divided by it).
         l2: penalty on the squared score weights, per logged row.
         max_epochs: passes over the training rows at most.
-        batch_size: logged rows per Adam step.
+        batch_size: logged rows per Adam step (fewer on a small log: at least ~20 steps per epoch).
         learning_rate: Adam's step size.
         val_fraction: share of the rows held out for early stopping (0: none, run ``max_epochs``).
         patience: epochs without a better validation value before stopping.
+        clip: inverse propensities ``1 / pscore_item`` are capped at ``clip * n_items`` (ten
+            times what a uniform logger gives, by default): a little bias for much less variance
+            on logs with tiny propensities; ``inf`` for none.
         seed: seeds the split, the minibatches and the policy.
         threads: torch threads.
 
@@ -123,6 +126,7 @@ def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float 
     weight = th.zeros((d, log.n_items), dtype=th.float32, requires_grad=True)
     bias = th.zeros(log.n_items, dtype=th.float32, requires_grad=True)
     opt = th.optim.Adam([weight, bias], lr=learning_rate)
+    cap = clip * log.n_items
 
     def value(rows: np.ndarray) -> float:
         if rows.size == 0:
@@ -130,11 +134,13 @@ def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float 
         idx = th.as_tensor(rows)
         with th.no_grad():
             return float(_objective(weight, bias, z_all[idx], slate_all[idx], reward_all[idx], inv_p_all[idx],
-                              objective))
+                              objective, cap))
 
     best = (value(val_rows) if n_val else -math.inf, 0, weight.detach().clone(), bias.detach().clone())
     stale, epoch = 0, 0
     train_t = th.as_tensor(train_rows)
+    # at least about 20 steps per epoch on a small log
+    batch_size = max(16, min(batch_size, train_rows.size // 20))
     for epoch in range(1, max_epochs + 1):
         perm = train_t[th.randperm(train_t.numel(), generator=gen)]
         for start in range(0, perm.numel(), batch_size):
@@ -143,7 +149,7 @@ def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float 
                 continue
             opt.zero_grad()
             obj = _objective(weight, bias, z_all[idx], slate_all[idx], reward_all[idx], inv_p_all[idx],
-                              objective)
+                              objective, cap)
             loss = -obj / scale + l2 * (weight ** 2).sum()
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()

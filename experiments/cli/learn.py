@@ -4,7 +4,7 @@ Three ways to learn (``--policy NAME[:key=value,...]``):
 
 * ``offline_pl`` — a Plackett-Luce slate policy whose linear scores maximise an
   IPS (or SNIPS) estimate of its value on the log (``bandits.offline.train``);
-  keys ``objective``, ``l2``, ``max_epochs``, ``batch_size``, ``learning_rate``,
+  keys ``objective``, ``clip``, ``l2``, ``max_epochs``, ``batch_size``, ``learning_rate``,
   ``temperature``.
 * ``ppo`` — PPO trained in a world calibrated on the training part of the log
   (``simulator.world.calibrate``: a one-decision world of the log's shoppers
@@ -25,7 +25,6 @@ the report beside it (``POLICY.json``), which serving checks the catalog against
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import json
 import math
@@ -38,6 +37,7 @@ import click
 import numpy as np
 from scipy import stats
 
+from bandits.offline.stamp import CatalogStamp, report_path
 from bandits.policy import LAZY_POLICIES, SlatePolicy, make_policy, registered_policies
 from experiments.cli.output import emit_json, json_option
 from simulator.errors import OPEError, PolicyError, WorldError
@@ -45,7 +45,8 @@ from simulator.logs import Catalog, LogFormatError, LogValidationError, SlateLog
 
 REPORT_VERSION = 1
 DEFAULT_ESTIMATORS = ("ips", "snips", "dr")
-OFFLINE_KEYS = ("objective", "l2", "max_epochs", "batch_size", "learning_rate", "temperature", "val_fraction")
+OFFLINE_KEYS = ("objective", "clip", "l2", "max_epochs", "batch_size", "learning_rate", "temperature",
+                "val_fraction")
 PPO_DEFAULT_STEPS = 20_000
 
 
@@ -77,43 +78,6 @@ class Improvement:
     def to_json(self) -> dict[str, Any]:
         """Plain JSON."""
         return dataclasses.asdict(self) | {"warnings": list(self.warnings)}
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogStamp:
-    """What a policy file was learned on, for serving to check: the catalog and the context.
-
-    Attributes:
-        n_items: catalog size.
-        k: slate length.
-        dim_context: context width.
-        id_kind: ``int`` or ``str``.
-        ids_sha256: SHA-256 of the item ids in index order (one per line).
-        first_ids: the first few ids, for messages.
-        context_names: the context columns' names.
-    """
-
-    n_items: int
-    k: int
-    dim_context: int
-    id_kind: str
-    ids_sha256: str
-    first_ids: tuple[str, ...]
-    context_names: tuple[str, ...]
-
-    @classmethod
-    def of(cls, catalog: Catalog, k: int, dim_context: int, context_names: tuple[str, ...]) -> CatalogStamp:
-        """The stamp of ``catalog`` with the given shapes."""
-        ids = [str(i) for i in np.asarray(catalog.item_id).tolist()]
-        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
-        kind = "str" if np.asarray(catalog.item_id).dtype.kind not in "iu" else "int"
-        return cls(catalog.n_items, int(k), int(dim_context), kind, digest, tuple(ids[:3]),
-                   tuple(context_names))
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON."""
-        return dataclasses.asdict(self) | {"first_ids": list(self.first_ids),
-                                           "context_names": list(self.context_names)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,11 +364,6 @@ def learn(log_path: Path, spec: str, out: Path, *, holdout: float = 0.2, seed: i
     policy.save(out)
     report_path(out).write_text(json.dumps(_plain(report.to_json()), indent=2, allow_nan=False))
     return report
-
-
-def report_path(policy_file: str | Path) -> Path:
-    """Where the learn report of a policy file lives: ``POLICY.json`` beside ``POLICY.npz``."""
-    return Path(policy_file).with_suffix(".json")
 
 
 def _plain(value: Any) -> Any:
