@@ -76,7 +76,7 @@ def _objective(weight: th.Tensor, bias: th.Tensor, z: th.Tensor, slate: th.Tenso
 
 def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float = 1.0, l2: float = 1e-3,
                    max_epochs: int = 40,
-                   batch_size: int = 512, learning_rate: float = 0.05, val_fraction: float = 0.2,
+                   batch_size: int = 0, learning_rate: float = 0.05, val_fraction: float = 0.2,
                    patience: int = 4, clip: float = 10.0, seed: int = 0, threads: int = 1) -> OfflineFit:
     """Fit an ``offline_pl`` policy on ``log`` by maximising its IPS value (see the module docs).
 
@@ -86,7 +86,7 @@ def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float 
         temperature: the fitted policy's temperature (scores are fitted at 1, then divided by it).
         l2: penalty on the squared score weights, per logged row.
         max_epochs: passes over the training rows at most.
-        batch_size: logged rows per Adam step (fewer on a small log: at least ~20 steps per epoch).
+        batch_size: logged rows per Adam step (0: about 50 steps per epoch, 64 to 16,384 rows).
         learning_rate: Adam's step size.
         val_fraction: share of the rows held out for early stopping (0: none, run ``max_epochs``).
         patience: epochs without a better validation value before stopping.
@@ -139,8 +139,8 @@ def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float 
     best = (value(val_rows) if n_val else -math.inf, 0, weight.detach().clone(), bias.detach().clone())
     stale, epoch = 0, 0
     train_t = th.as_tensor(train_rows)
-    # at least about 20 steps per epoch on a small log
-    batch_size = max(16, min(batch_size, train_rows.size // 20))
+    if batch_size == 0:  # about 50 steps per epoch, whatever the log's size
+        batch_size = int(np.clip(train_rows.size // 50, 64, 16_384))
     for epoch in range(1, max_epochs + 1):
         perm = train_t[th.randperm(train_t.numel(), generator=gen)]
         for start in range(0, perm.numel(), batch_size):

@@ -48,6 +48,8 @@ DEFAULT_ESTIMATORS = ("ips", "snips", "dr")
 OFFLINE_KEYS = ("objective", "clip", "l2", "max_epochs", "batch_size", "learning_rate", "temperature",
                 "val_fraction")
 PPO_DEFAULT_STEPS = 20_000
+#: Held-out decisions scored at most (a random subset of a larger held-out part).
+MAX_TEST_ROWS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,9 @@ class LearnReport:
         policy_name: the registered name of the saved policy.
         method: how it learned (``offline-ips``, ``warm-resample``, ``ppo-calibrated`` ...).
         out: the policy file.
-        train_rows, test_rows: decisions learned from and held out (split by session).
+        train_rows, test_rows: decisions learned from and scored (held out by session; at most
+            :data:`MAX_TEST_ROWS` of the held-out decisions, drawn at random, are scored, and
+            ``details["held_out_rows"]`` says how many were held out).
         holdout: the held-out share of sessions.
         fit_seconds: wall time of the fit.
         pscore_source: ``logged`` or ``estimated`` (then every estimate inherits that model's error).
@@ -340,8 +344,8 @@ def evaluate_holdout(policy: SlatePolicy, test: SlateLog, *, estimators: tuple[s
 
 
 def learn(log_path: Path, spec: str, out: Path, *, holdout: float = 0.2, seed: int = 0,
-          level: float = 0.95, n_bootstrap: int = 200,
-          estimators: tuple[str, ...] = DEFAULT_ESTIMATORS) -> LearnReport:
+          level: float = 0.95, n_bootstrap: int = 200, estimators: tuple[str, ...] = DEFAULT_ESTIMATORS,
+          max_test_rows: int = MAX_TEST_ROWS) -> LearnReport:
     """Everything ``slatewise learn`` does: read, split, fit, evaluate, save policy and report.
 
     Raises:
@@ -354,6 +358,10 @@ def learn(log_path: Path, spec: str, out: Path, *, holdout: float = 0.2, seed: i
     began = time.perf_counter()
     policy, method, details = fit_policy(name, params, train, seed)
     seconds = time.perf_counter() - began
+    held_out = test.n_rounds
+    if held_out > max_test_rows:  # the action distribution is (rows, n_items, k): score a random subset
+        test = test.take(np.sort(np.random.default_rng(seed).choice(held_out, max_test_rows, replace=False)))
+    details["held_out_rows"] = held_out
     mean, low, high, rows = evaluate_holdout(policy, test, estimators=estimators, level=level,
                                              n_bootstrap=n_bootstrap, seed=seed)
     stamp = CatalogStamp.of(log.catalog, log.n_positions, log.dim_context, log.metadata.context_names)
