@@ -18,6 +18,7 @@ single ``.npz`` file, loaded with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
@@ -57,15 +58,28 @@ def register_policy(name: str) -> Callable[[P], P]:
     return wrap
 
 
+#: Policies registered by a module that ``import bandits`` does not load (torch, ...), by name:
+#: :func:`make_policy` (and so :meth:`SlatePolicy.load`) imports the module on first use.
+LAZY_POLICIES = {"ppo": "bandits.ppo", "offline_pl": "bandits.offline.policy"}
+
+
+def ensure_registered(name: str) -> bool:
+    """Import the module of a lazily registered policy ``name``; True when ``name`` is then known."""
+    if name not in _REGISTRY and name in LAZY_POLICIES:
+        importlib.import_module(LAZY_POLICIES[name])
+    return name in _REGISTRY
+
+
 def registered_policies() -> dict[str, type[SlatePolicy]]:
     """Every registered policy class by name (a copy)."""
     return dict(_REGISTRY)
 
 
 def make_policy(name: str, **params: Any) -> SlatePolicy:
-    """Construct the registered policy ``name`` with ``params``."""
-    if name not in _REGISTRY:
-        raise PolicyError(f"unknown policy {name!r}; choose one of {sorted(_REGISTRY)}")
+    """Construct the registered policy ``name`` with ``params`` (lazily registered ones included)."""
+    if not ensure_registered(name):
+        known = sorted(set(_REGISTRY) | set(LAZY_POLICIES))
+        raise PolicyError(f"unknown policy {name!r}; choose one of {known}")
     return _REGISTRY[name](**params)
 
 

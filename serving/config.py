@@ -49,7 +49,10 @@ class ArmConfig:
         weight: initial traffic share; an experiment's weights sum to 1.
         params: extra constructor arguments of the policy (``alpha``, ``epsilon`` ...).
         learn: whether the learner updates this arm's policy from its rewards.
-        policy_file: optional saved policy (``.npz``) to start from.
+        policy_file: optional saved policy (``.npz``) to start from, e.g. written by
+            ``slatewise learn``; checked at start-up against the served catalog and
+            context width (and, when its learn report ``POLICY.json`` lies beside it,
+            against the catalog's item ids and the context names it was learned on).
         ope_bar: when set, the arm gets no traffic until the lower 95% bound of its
             off-policy estimate (mean reward per decision) on the service's recent
             logs reaches this value.
@@ -124,7 +127,11 @@ class ServingConfig:
             killed process (every committed decision is in the WAL); ``FULL`` also
             survives power loss at one fsync per decision.
         world_seed: seed of ``World.default`` whose catalog is served when
-            ``n_items`` is 0.
+            ``n_items`` is 0 and no ``catalog`` is given.
+        catalog: a shop's catalog file (``catalog.parquet`` from ``slatewise catalog
+            import``); answers then carry the shop's own item ids. Needs ``k`` and
+            ``dim_context``; a relative path is read from the config file's folder
+            when it is there.
         n_items: catalog size for an anonymous catalog (ids ``0..n_items-1``); 0 takes
             the default world's catalog.
         k: slate length; 0 takes the default world's.
@@ -162,6 +169,7 @@ class ServingConfig:
     max_abs_context: float = 1e6
     synchronous: str = "NORMAL"
     world_seed: int = 0
+    catalog: str = ""
     n_items: int = 0
     k: int = 0
     dim_context: int = 0
@@ -190,7 +198,7 @@ class ServingConfig:
 
 _SCALAR_TYPES: dict[str, type] = {
     "db_path": str, "model_dir": str, "admin_token": str, "reward_window_s": float,
-    "max_body_bytes": int, "max_abs_context": float, "synchronous": str, "world_seed": int,
+    "max_body_bytes": int, "max_abs_context": float, "synchronous": str, "world_seed": int, "catalog": str,
     "n_items": int, "k": int,
     "dim_context": int, "learn_interval_s": float, "reload_interval_s": float, "learner": bool,
     "slates_app": bool, "client_key": str, "client_timeout_s": float,
@@ -226,6 +234,11 @@ def _validate(cfg: ServingConfig) -> None:
                           f"{cfg.retention_mode!r}.")
     if cfg.max_body_bytes < 256:
         raise ConfigError(f"`serving.max_body_bytes` must be at least 256, found {cfg.max_body_bytes}.")
+    if cfg.catalog and (cfg.n_items or not cfg.k or not cfg.dim_context):
+        raise ConfigError(f"`serving.catalog` = {cfg.catalog!r} sets the items: leave `serving.n_items` at 0 "
+                          f"(found {cfg.n_items}) and set `serving.k` and `serving.dim_context` (found "
+                          f"{cfg.k} and {cfg.dim_context}), the slate length and context width the arms' "
+                          "policies were learned for.")
     if not cfg.experiments:
         raise ConfigError("`experiments` is empty; configure at least one experiment with one arm.")
     names = [e.name for e in cfg.experiments]
@@ -348,6 +361,9 @@ def load_serving_config(path: str | os.PathLike[str] | None = None,
         for key, raw in serving.items():
             values[key] = tuple(str(v) for v in raw) if key == "context_names" else \
                 _coerce(key, raw, str(path))
+        where = values.get("catalog")
+        if where and not Path(where).is_absolute() and (Path(path).parent / where).is_file():
+            values["catalog"] = str(Path(path).parent / where)
         if "experiments" in data:
             values["experiments"] = tuple(_experiment_from_toml(e, i)
                                           for i, e in enumerate(data["experiments"]))

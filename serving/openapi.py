@@ -18,6 +18,8 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
         dim_context: context width ``d``.
         max_body_bytes: the body size limit (documented on every POST).
     """
+    # the catalog's own ids: integers, or a shop's text ids (``serving.catalog``)
+    item_id: dict[str, Any] = {"oneOf": [{"type": "integer"}, {"type": "string"}]}
     number_list = {"type": "array", "items": {"type": "number"}, "minItems": k, "maxItems": k}
     errors = {
         "400": _error_response("The body is not a JSON object."),
@@ -35,10 +37,10 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
                  "description": "named features (when the service has context names)"},
             ]},
             "k": {"type": "integer", "minimum": 1, "maximum": k},
-            "candidates": {"type": "array", "items": {"type": "integer"},
+            "candidates": {"type": "array", "items": item_id,
                            "description": "item ids allowed in the slate"},
-            "exclude": {"type": "array", "items": {"type": "integer"}},
-            "anchor_item": {"type": "integer", "description": "the item being viewed (never shown)"},
+            "exclude": {"type": "array", "items": item_id},
+            "anchor_item": item_id | {"description": "the item being viewed (never shown)"},
             "experiment": {"type": "string"},
         },
     }
@@ -49,7 +51,7 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
             "event_id": {"type": "string", "minLength": 32, "maxLength": 32,
                          "description": "an opaque token naming the decision; post it unchanged with its "
                                         "reward"},
-            "slate": {"type": "array", "items": {"type": "integer"}},
+            "slate": {"type": "array", "items": item_id},
             "propensity": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1},
             "propensity_item": {"type": "array", "items": {"type": "number"}},
             "arm": {"type": "string"}, "policy": {"type": "string"},

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Off-policy estimates of each policy on a logged sample, beside the world's truth."),
     "demo": ("experiments.cli.experiments_cmds:demo_cmd",
              "The embedded default: simulation, logging, off-policy evaluation and a report."),
+    "learn": ("experiments.cli.learn:learn_cmd",
+              "Learn a policy from LOG_FILE alone, prove it on held-out sessions, and save it."),
     "logs": ("experiments.cli.logs:logs_group", "Read, check and convert decision logs."),
     "ope": ("experiments.cli.ope:ope_group",
             "Off-policy evaluation: `slatewise ope LOG.parquet --policy SPEC`, or `ope obd-benchmark DIR`."),
