@@ -1,6 +1,7 @@
 """Every concrete policy; importing this package registers them all by name."""
 
 from bandits.policies.anchored import BoughtTogether, ItemSimilarity, UpsellLadder
+from bandits.policies.fair import FairExposure
 from bandits.policies.hybrid import HybridLinUCB
 from bandits.policies.linear import LinUCB, RidgeEpsilonGreedy
 from bandits.policies.linear_ts import LinearTS, LogisticTS
@@ -13,6 +14,7 @@ __all__ = [
     "BernoulliTS",
     "BoughtTogether",
     "EpsilonGreedy",
+    "FairExposure",
     "HybridLinUCB",
     "ItemSimilarity",
     "LinUCB",
