@@ -2,12 +2,15 @@
 
 :class:`FairExposure` wraps a score policy (``linucb``, ``ridge_epsilon_greedy``,
 ``popularity``, ...): it draws slates by Plackett-Luce over
-``score_i / temperature + boost[group(i)]`` and, from the feedback it learns on,
+``z_i / temperature + boost[group(i)]`` (``z`` the base's item scores standardised
+per context) and, from the feedback it learns on,
 keeps a running estimate of each group's share of position-weighted exposure
 (:mod:`bandits.exposure`). After each update the boosts move by projected dual
-ascent, ``boost_g += (step / window) * (max(0, min_g - share_g) - max(0, share_g - max_g))``
-after each decision (the running share is updated decision by decision, so a batch
-update and one update per decision give the same boosts),
+ascent: ``boost_g = lo_g - hi_g``, where after each decision
+``lo_g <- max(0, lo_g + (step / window) * (min_g - share_g) / min_g)`` and
+``hi_g <- max(0, hi_g + (step / window) * (share_g - max_g) / max_g)`` (the running
+share is updated decision by decision, so a batch update and one update per
+decision give the same boosts),
 so a group below its minimum share is shown more and one above its maximum less.
 
 Propensities stay exact: the boosts change only in :meth:`update`, so every
@@ -42,8 +45,19 @@ from bandits.policy import (
 from bandits.slates import plackett_luce_dist, plackett_luce_slates, slot_order
 from simulator.errors import PolicyError
 
-#: largest absolute boost (logit units)
+#: largest absolute boost added to a logit (the multipliers themselves are not capped)
 MAX_BOOST = 20.0
+
+
+def _projected_sum(start: FloatArray, steps: FloatArray) -> FloatArray:
+    """The end of ``x <- max(0, x + step)`` over the rows of ``steps`` (n, groups), vectorised.
+
+    The reflected walk has the closed form ``x_t = S_t - min(0, min_{s <= t} S_s)`` with
+    ``S_t = x_0 + steps_1 + ... + steps_t`` (``x_0 >= 0``).
+    """
+    walk = start[None, :] + np.cumsum(steps, axis=0)
+    out: FloatArray = walk[-1] - np.minimum(0.0, walk.min(axis=0))
+    return out
 
 
 def _shares(name: str, value: Mapping[str, float] | None, groups: tuple[str, ...],
@@ -74,7 +88,9 @@ class FairExposure(SlatePolicy):
         category: shape (n_items,), each item's group (a category or a seller).
         min_share: group -> smallest share of position-weighted exposure it should get.
         max_share: group -> largest share it may get.
-        temperature: softmax temperature over the base scores (> 0, score units).
+        temperature: softmax temperature (> 0) over the base scores standardised per context
+            (in standard deviations of the row's scores), so boosts mean the same whatever
+            the base's score scale.
         step: dual step size (logit units per unit of share outside the bounds).
         window: decisions over which the running exposure share averages (>= 1).
         examination: shape (k,), examination probability of each slot (the exposure
@@ -86,7 +102,7 @@ class FairExposure(SlatePolicy):
     def __init__(self, n_items: int, k: int, dim_context: int = 0, *, base: str = "linucb",
                  base_params: Mapping[str, Any] | None = None, category: Sequence[Any] | None = None,
                  min_share: Mapping[str, float] | None = None, max_share: Mapping[str, float] | None = None,
-                 temperature: float = 0.1, step: float = 5.0, window: int = 1000,
+                 temperature: float = 0.5, step: float = 5.0, window: int = 1000,
                  examination: Sequence[float] | None = None, n_draws: int = 10_000,
                  seed: int | None = None) -> None:
         super().__init__(n_items, k, dim_context, seed=seed)
@@ -127,7 +143,8 @@ class FairExposure(SlatePolicy):
         if examination is not None and "examination" in inspect.signature(policies[base]).parameters:
             params.setdefault("examination", examination)
         self._base: ScorePolicy = make_policy(base, **params)  # type: ignore[assignment]
-        self._boost = np.zeros(len(self.groups))
+        self._lam_low = np.zeros(len(self.groups))
+        self._lam_high = np.zeros(len(self.groups))
         self._share = np.zeros(len(self.groups))
         self._seen = np.zeros(1)
 
@@ -138,13 +155,21 @@ class FairExposure(SlatePolicy):
         return {g: float(b) for g, b in zip(self.groups, self._boost, strict=True)}
 
     @property
+    def _boost(self) -> FloatArray:
+        out: FloatArray = np.clip(self._lam_low - self._lam_high, -MAX_BOOST, MAX_BOOST)
+        return out
+
+    @property
     def exposure_share(self) -> dict[str, float]:
         """The running share of position-weighted exposure of each group."""
         return {g: float(s) for g, s in zip(self.groups, self._corrected_share, strict=True)}
 
     def _logits(self, context: FloatArray) -> FloatArray:
         scores: FloatArray = self._base._scores(context)  # the base's score hook
-        return scores / self.temperature + self._boost[self._group_index][None, :]
+        spread = scores.std(axis=1, keepdims=True)
+        z = (scores - scores.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+        out: FloatArray = z / self.temperature + self._boost[self._group_index][None, :]
+        return out
 
     # ------------------------------------------------------------ hooks
     def _select(self, context: FloatArray, eligible: BoolArray | None,
@@ -177,11 +202,15 @@ class FairExposure(SlatePolicy):
         raw = lfilter([1.0 - decay], [1.0, -decay], x, axis=0, zi=decay * self._share[None, :])[0]
         seen = self._seen[0] + np.arange(1, n + 1, dtype=np.float64)
         share = raw / (1.0 - decay ** seen)[:, None]
-        gap = np.maximum(0.0, self._low - share) - np.maximum(0.0, share - self._high)
+        # projected dual ascent on each bound's multiplier, with the deficit relative to the bound;
+        # a decision's step is taken with the share after it, so the order of updates is kept
+        eta = self.step / self.window
+        below = np.where(self._low > 0, (self._low - share) / np.maximum(self._low, 1e-12), 0.0)
+        above = np.where(self._high < 1, (share - self._high) / np.maximum(self._high, 1e-12), 0.0)
+        self._lam_low = _projected_sum(self._lam_low, eta * below)
+        self._lam_high = _projected_sum(self._lam_high, eta * above)
         self._share = raw[-1].copy()
         self._seen = self._seen + n
-        eta = self.step / self.window
-        self._boost = np.clip(self._boost + eta * gap.sum(axis=0), -MAX_BOOST, MAX_BOOST)
 
     @property
     def _corrected_share(self) -> FloatArray:
@@ -193,17 +222,19 @@ class FairExposure(SlatePolicy):
 
     def _get_state(self) -> dict[str, np.ndarray[Any, Any]]:
         state = {f"base.{key}": value for key, value in self._base._get_state().items()}
-        state.update(boost=self._boost.copy(), share=self._share.copy(), seen=self._seen.copy())
+        state.update(lam_low=self._lam_low.copy(), lam_high=self._lam_high.copy(), share=self._share.copy(),
+                     seen=self._seen.copy())
         return state
 
     def _set_state(self, state: dict[str, np.ndarray[Any, Any]]) -> None:
-        missing = sorted({"boost", "share", "seen"} - set(state))
+        missing = sorted({"lam_low", "lam_high", "share", "seen"} - set(state))
         if missing:
             raise PolicyError(f"fair_exposure state lacks {missing}; was it saved by this policy?")
         groups = len(self.groups)
-        if state["boost"].shape != (groups,) or state["share"].shape != (groups,):
-            raise PolicyError(f"fair_exposure state has {state['boost'].shape[0]} groups, expected {groups}.")
-        self._boost = np.asarray(state["boost"], dtype=np.float64).copy()
+        if any(state[key].shape != (groups,) for key in ("lam_low", "lam_high", "share")):
+            raise PolicyError(f"fair_exposure state has {state['share'].shape[0]} groups, expected {groups}.")
+        self._lam_low = np.asarray(state["lam_low"], dtype=np.float64).copy()
+        self._lam_high = np.asarray(state["lam_high"], dtype=np.float64).copy()
         self._share = np.asarray(state["share"], dtype=np.float64).copy()
         self._seen = np.asarray(state["seen"], dtype=np.float64).copy()
         self._base._set_state({key[5:]: value for key, value in state.items() if key.startswith("base.")})
