@@ -3,6 +3,7 @@
 from bandits.policies.anchored import BoughtTogether, ItemSimilarity, UpsellLadder
 from bandits.policies.cf import ItemCF, UserCF
 from bandits.policies.explore import Explore, ExploreAnchored
+from bandits.policies.fair import FairExposure
 from bandits.policies.hybrid import HybridLinUCB
 from bandits.policies.linear import LinUCB, RidgeEpsilonGreedy
 from bandits.policies.linear_ts import LinearTS, LogisticTS
@@ -20,6 +21,7 @@ __all__ = [
     "EpsilonGreedy",
     "Explore",
     "ExploreAnchored",
+    "FairExposure",
     "HybridLinUCB",
     "ImplicitALS",
     "ItemCF",
