@@ -67,6 +67,7 @@ def serving_toml(folder: Path, treatment: Path, control_weight: float = 0.9) -> 
     path = folder / "serving.toml"
     path.write_text(f"""
 [serving]
+user_id_secret = "a-secret-for-the-own-shop-loop"
 catalog = "catalog.parquet"
 k = {WORLD.k}
 dim_context = {WORLD.dim_context}
@@ -237,7 +238,7 @@ def test_catalog_config_errors(tmp_path: Path) -> None:
                         dim_context=4)
     with pytest.raises(ConfigError, match="no catalog file"):
         create_app(cfg)
-    (tmp_path / "serving.toml").write_text('[serving]\ncatalog = "catalog.parquet"\nk = 3\ndim_context = 4\n')
+    (tmp_path / "serving.toml").write_text('[serving]\nuser_id_secret = "a-secret-for-the-own-shop-loop"\ncatalog = "catalog.parquet"\nk = 3\ndim_context = 4\n')
     (tmp_path / "catalog.parquet").write_bytes(b"")
     loaded = load_serving_config(tmp_path / "serving.toml", env={})
     assert loaded.catalog == str(tmp_path / "catalog.parquet")  # relative to the config file
