@@ -21,7 +21,7 @@ from serving.store.records import (
     TrafficSplit,
 )
 from serving.store.sqlite import SQLiteStore
-from serving.store.totals import ArmTotals, ExperimentTotals, OutcomeBatch, SplitCounts, Totals
+from serving.store.totals import ArmTotals, ExperimentTotals, OutcomeBatch, SeriesPoint, SplitCounts, Totals
 
 
 def open_store(target: str, synchronous: str = "NORMAL") -> EventStore:
@@ -31,4 +31,4 @@ def open_store(target: str, synchronous: str = "NORMAL") -> EventStore:
 
 __all__ = ["ArmTotals", "Decision", "EventStore", "ExperimentTotals", "ExportedDecisions", "FeedbackBatch",
            "LoggedDecisions", "NewDecision", "NewReward", "OutcomeBatch", "Removal", "RewardStatus",
-           "SQLiteStore", "SplitCounts", "StoreMeta", "Totals", "TrafficChange", "TrafficSplit", "open_store"]
+           "SQLiteStore", "SeriesPoint", "SplitCounts", "StoreMeta", "Totals", "TrafficChange", "TrafficSplit", "open_store"]

@@ -33,7 +33,7 @@ from serving.store.records import (
     TrafficChange,
     TrafficSplit,
 )
-from serving.store.totals import OutcomeBatch, Totals
+from serving.store.totals import OutcomeBatch, SeriesPoint, Totals
 
 
 class EventStore(abc.ABC):
@@ -91,6 +91,23 @@ class EventStore(abc.ABC):
         that of the new rows, whatever the history. Concurrent callers are serialised;
         none folds a row twice.
         """
+
+    @abc.abstractmethod
+    def add_series_points(self, ts: float, min_interval_s: float, cap: int) -> int:
+        """Append each experiment's running totals as a :class:`SeriesPoint` at ``ts``.
+
+        An experiment gets no point when its last one is less than ``min_interval_s``
+        old or holds the same sums. When an experiment has more than ``cap`` points,
+        every other one is dropped (the first and the last kept), so the series spans
+        the whole experiment at half the resolution. One write transaction.
+
+        Returns:
+            The number of points appended.
+        """
+
+    @abc.abstractmethod
+    def series(self, experiment: str) -> list[SeriesPoint]:
+        """The experiment's points, oldest first (at most the ``cap`` of the last append)."""
 
     # ------------------------------------------------------------------ traffic
     @abc.abstractmethod

@@ -19,7 +19,7 @@ from serving.store.records import (
     TrafficSplit,
 )
 from serving.store.schema import f64, i64
-from serving.store.totals import OutcomeBatch, Totals
+from serving.store.totals import OutcomeBatch, SeriesPoint, Totals
 
 
 def decision(conn: sqlite3.Connection, event_id: int) -> Decision | None:
@@ -191,6 +191,12 @@ def totals(conn: sqlite3.Connection) -> Totals:
     """The running totals as last advanced (empty before the first advance)."""
     row = conn.execute("SELECT state FROM totals WHERE id = 1").fetchone()
     return Totals() if row is None else Totals.from_json(row[0])
+
+
+def series(conn: sqlite3.Connection, experiment: str) -> list[SeriesPoint]:
+    """The experiment's series points, oldest first."""
+    rows = conn.execute("SELECT point FROM series WHERE experiment = ? ORDER BY seq", (experiment,)).fetchall()
+    return [SeriesPoint.from_json(r[0]) for r in rows]
 
 
 def outcome_batch(conn: sqlite3.Connection, current: Totals, expired_before: float,
