@@ -27,6 +27,7 @@ from serving.store.records import (
     LoggedDecisions,
     NewDecision,
     NewReward,
+    OffPolicyCheck,
     Removal,
     RewardStatus,
     StoreMeta,
@@ -129,6 +130,14 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def add_traffic(self, split: TrafficSplit, expected_version: int) -> bool:
         """Write ``split`` if the version in force is still ``expected_version`` (False otherwise)."""
+
+    @abc.abstractmethod
+    def add_ope_check(self, check: OffPolicyCheck) -> None:
+        """Record an arm's off-policy check against its bar (replacing the arm's previous one)."""
+
+    @abc.abstractmethod
+    def ope_checks(self, experiment: str) -> list[OffPolicyCheck]:
+        """The last off-policy check of each arm of the experiment that had one."""
 
     # ------------------------------------------------------------------ privacy
     @abc.abstractmethod

@@ -14,6 +14,7 @@ from serving.store.records import (
     FeedbackBatch,
     FloatArray,
     LoggedDecisions,
+    OffPolicyCheck,
     StoreMeta,
     TrafficChange,
     TrafficSplit,
@@ -195,8 +196,19 @@ def totals(conn: sqlite3.Connection) -> Totals:
 
 def series(conn: sqlite3.Connection, experiment: str) -> list[SeriesPoint]:
     """The experiment's series points, oldest first."""
-    rows = conn.execute("SELECT point FROM series WHERE experiment = ? ORDER BY seq", (experiment,)).fetchall()
+    rows = conn.execute("SELECT point FROM series WHERE experiment = ? ORDER BY seq",
+                        (experiment,)).fetchall()
     return [SeriesPoint.from_json(r[0]) for r in rows]
+
+
+def ope_checks(conn: sqlite3.Connection, experiment: str) -> list[OffPolicyCheck]:
+    """The last off-policy check of each arm (NULL numbers read back as NaN or infinities)."""
+    rows = conn.execute("SELECT arm, ts, value, low, high, n, bar, passed FROM ope_checks "
+                        "WHERE experiment = ? ORDER BY arm", (experiment,)).fetchall()
+    return [OffPolicyCheck(experiment, str(r[0]), float(r[1]), float("nan") if r[2] is None else float(r[2]),
+                           float("-inf") if r[3] is None else float(r[3]),
+                           float("inf") if r[4] is None else float(r[4]), int(r[5]), float(r[6]), bool(r[7]))
+            for r in rows]
 
 
 def outcome_batch(conn: sqlite3.Connection, current: Totals, expired_before: float,

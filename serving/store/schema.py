@@ -21,6 +21,8 @@ Tables:
         :class:`~serving.store.totals.SeriesPoint` per row, appended by the learner's
         pass at most every ``serving.series_interval_s`` seconds and thinned to at most
         :data:`SERIES_CAP` rows per experiment (:meth:`~serving.store.base.EventStore.add_series_points`).
+    ope_checks: the last off-policy check of each arm against its pre-traffic bar
+        (one row per experiment and arm, replaced by the next check).
     audit: what retention and erasure removed, when (counts only, no user id).
 """
 
@@ -93,6 +95,18 @@ CREATE TABLE IF NOT EXISTS series (
     point TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS series_by_experiment ON series (experiment, seq);
+CREATE TABLE IF NOT EXISTS ope_checks (
+    experiment TEXT NOT NULL,
+    arm TEXT NOT NULL,
+    ts REAL NOT NULL,
+    value REAL,
+    low REAL,
+    high REAL,
+    n INTEGER NOT NULL,
+    bar REAL NOT NULL,
+    passed INTEGER NOT NULL,
+    PRIMARY KEY (experiment, arm)
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,

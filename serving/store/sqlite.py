@@ -29,6 +29,7 @@ from serving.store.records import (
     LoggedDecisions,
     NewDecision,
     NewReward,
+    OffPolicyCheck,
     Removal,
     RewardStatus,
     StoreMeta,
@@ -241,6 +242,21 @@ class SQLiteStore(EventStore):
 
         return self._writer.run(write)
 
+    def add_ope_check(self, check: OffPolicyCheck) -> None:
+        """Record an off-policy check (replacing the arm's previous one)."""
+        c = check
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO ope_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (c.experiment, c.arm, c.ts, _finite(c.value), _finite(c.low), _finite(c.high), c.n,
+                          c.bar, int(c.passed)))
+
+        self._writer.run(write)
+
+    def ope_checks(self, experiment: str) -> list[OffPolicyCheck]:
+        """The last off-policy check of each arm that had one, by arm name."""
+        return queries.ope_checks(self._conn(), experiment)
+
     # ------------------------------------------------------------------ privacy
     def erase_user(self, user_id: str, ts: float) -> Removal:
         """Delete one shopper's decisions, rewards and assignments, and record it (see the interface)."""
@@ -336,6 +352,11 @@ class SQLiteStore(EventStore):
         except sqlite3.Error:
             return False
         return True
+
+
+def _finite(x: float) -> float | None:
+    """``x``, or None (SQL NULL) for NaN and infinities."""
+    return x if np.isfinite(x) else None
 
 
 def _audit(conn: sqlite3.Connection, ts: float, removal: Removal, detail: str) -> None:
