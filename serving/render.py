@@ -11,6 +11,7 @@ build step, nothing fetched from elsewhere.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -61,7 +62,7 @@ def clock_text(ts: float) -> str:
 
 def num_cell(x: float | None, spec: str = ".4f") -> str:
     """A table cell showing ``x`` and carrying it exactly in ``data-value``."""
-    value = "" if x is None else repr(float(x))
+    value = "" if x is None else repr(x) if isinstance(x, int) else repr(float(x))
     return f'<td class="num" data-value="{value}">{fmt(x, spec)}</td>'
 
 
@@ -192,18 +193,24 @@ def _frame(ax: _Axes, ticks: Sequence[tuple[float, str]], title: str) -> str:
 
 
 def _changes(ax: _Axes, series: dict[str, Any], control: str) -> str:
-    """Dashed vertical lines at the traffic changes inside the plotted time (the ramp stages)."""
+    """Dashed vertical lines at the traffic changes between plotted points (the ramp stages).
+
+    A change goes where the points' traffic version moves past it: at its own time,
+    kept between the last point before it and the first point after it.
+    """
     out = []
-    for c in series["changes"]:
-        if not ax.x0 <= c["time"] <= ax.x1:
-            continue
-        x = ax.x(c["time"])
-        moved = ", ".join(f"{a} {share(w)}" for a, w in c["weights"].items() if a != control)
-        out.append(f'<g class="stage" data-version="{c["version"]}">'
-                   f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{_TOP}" y2="{PLOT_H - _BOTTOM}" stroke="#555" '
-                   'stroke-dasharray="4 3"/>'
-                   f'<text x="{x + 3:.1f}" y="{_TOP + 11}" font-size="10">v{c["version"]}</text>'
-                   f'<title>traffic version {c["version"]} by {e(c["actor"])}: {e(moved)}</title></g>')
+    points = series["points"]
+    for a, b in itertools.pairwise(points):
+        for c in series["changes"]:
+            if not a["traffic_version"] < c["version"] <= b["traffic_version"]:
+                continue
+            x = ax.x(min(max(c["time"], a["time"]), b["time"]))
+            moved = ", ".join(f"{arm} {share(w)}" for arm, w in c["weights"].items() if arm != control)
+            out.append(f'<g class="stage" data-version="{c["version"]}">'
+                       f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{_TOP}" y2="{PLOT_H - _BOTTOM}" stroke="#555" '
+                       'stroke-dasharray="4 3"/>'
+                       f'<text x="{x + 3:.1f}" y="{_TOP + 11}" font-size="10">v{c["version"]}</text>'
+                       f'<title>traffic version {c["version"]} by {e(c["actor"])}: {e(moved)}</title></g>')
     return "".join(out)
 
 
