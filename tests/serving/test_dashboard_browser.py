@@ -224,7 +224,8 @@ def test_the_dashboard_in_a_browser(tmp_path: Path) -> None:
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000
         if os.environ.get("SLATEWISE_DASHBOARD_SHOT"):  # how docs/img/dashboard.png is made
-            driver.set_window_size(1100, driver.execute_script("return document.body.scrollHeight") + 40)
+            driver.set_window_size(1280, 1420)
+            time.sleep(0.5)
             driver.save_screenshot(os.environ["SLATEWISE_DASHBOARD_SHOT"])
     finally:
         driver.quit()
