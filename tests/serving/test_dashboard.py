@@ -288,7 +288,7 @@ def test_viewer_token_guards_every_dashboard_route(app_factory: Callable[..., Fl
     for path in ("/", "/experiments/ab"):
         res = client.get(path)
         assert res.status_code == 401 and 'action="/dashboard/login"' in res.get_data(as_text=True)
-        assert "arms-table" not in res.get_data(as_text=True)
+        assert 'id="arms-table"' not in res.get_data(as_text=True)
     for path in ("/parts", "/experiments/ab/parts"):
         res = client.get(path)
         assert res.status_code == 401 and res.get_json()["error"]["field"] == "Authorization"
