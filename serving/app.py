@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from serving.blueprints.dashboard import bp as dashboard_bp
 from serving.blueprints.experiments import bp as experiments_bp
 from serving.blueprints.ops import bp as ops_bp
 from serving.blueprints.rewards import bp as rewards_bp
@@ -53,6 +54,7 @@ def create_app(config: ServingConfig | None = None, *, clock: Callable[[], float
     app.register_blueprint(experiments_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(users_bp)
+    app.register_blueprint(dashboard_bp)
     inner: WSGIApp = app.wsgi_app
     if cfg.slates_app:
         refuse_request_hooks(app)

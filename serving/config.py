@@ -158,6 +158,11 @@ class ServingConfig:
         retention_mode: ``delete`` removes expired decisions with their rewards;
             ``drop_context`` keeps them for the counts but deletes their contexts (they
             leave the exports and the off-policy checks).
+        dashboard_token: when set, the dashboard pages (``GET /``, ``GET /experiments/<name>``)
+            require it (``Authorization: Bearer <dashboard_token>`` or the cookie its form
+            sets); empty leaves them readable by anyone who reaches the service.
+        series_interval_s: seconds between the points of the experiments' statistics over
+            time (the learner's pass appends one at most this often).
         experiments: the experiments; the first one serves slates by default.
     """
 
@@ -183,6 +188,8 @@ class ServingConfig:
     user_id_secret: str = field(default="", repr=False)
     retention_days: float = 0.0
     retention_mode: str = "delete"
+    dashboard_token: str = field(default="", repr=False)
+    series_interval_s: float = 30.0
     experiments: tuple[ABExperimentConfig, ...] = field(default_factory=_default_experiments)
 
     def __post_init__(self) -> None:
@@ -203,6 +210,7 @@ _SCALAR_TYPES: dict[str, type] = {
     "dim_context": int, "learn_interval_s": float, "reload_interval_s": float, "learner": bool,
     "slates_app": bool, "client_key": str, "client_timeout_s": float,
     "user_id_secret": str, "retention_days": float, "retention_mode": str,
+    "dashboard_token": str, "series_interval_s": float,
 }
 RETENTION_MODES = ("delete", "drop_context")
 
@@ -215,7 +223,7 @@ def _validate(cfg: ServingConfig) -> None:
         raise ConfigError(f"`serving.synchronous` must be one of {list(SYNCHRONOUS_MODES)}, found "
                           f"{cfg.synchronous!r}.")
     for name in ("reward_window_s", "learn_interval_s", "reload_interval_s", "max_abs_context",
-                 "client_timeout_s"):
+                 "client_timeout_s", "series_interval_s"):
         value = getattr(cfg, name)
         if not math.isfinite(value) or value <= 0:
             raise ConfigError(f"`serving.{name}` must be a positive number of seconds, found {value!r}.")

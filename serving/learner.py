@@ -29,6 +29,7 @@ from serving.catalog import ServedShape
 from serving.config import ServingConfig
 from serving.models import arm_dir, build_policy, publish, read_pointer
 from serving.store import EventStore, Removal
+from serving.store.schema import SERIES_CAP
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Learner:
                 if split is not None:
                     logger.warning("rollout of %s: %s", exp.name, split.reason)
         rollout.advance(self.store, self.cfg.experiments, now - self.cfg.reward_window_s)  # cheap reports
+        self.store.add_series_points(now, self.cfg.series_interval_s, SERIES_CAP)  # the dashboard's plots
         if self.cfg.retention_days and now >= self._next_retention:
             self.retain(now)
             self._next_retention = now + RETENTION_INTERVAL_S

@@ -83,6 +83,9 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
         },
     }
     json_ok = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    html = {"text/html": {"schema": {"type": "string"}}}
+    html_ok = {"description": "The page.", "content": html}
+    html_login = {"description": "The viewer-token form (serving.dashboard_token is set).", "content": html}
     name_param = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
     history_params = [
         {"name": "history_limit", "in": "query", "required": False,
@@ -91,6 +94,9 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
         {"name": "history_before", "in": "query", "required": False,
          "description": "only versions below this (the history_next of the previous page)",
          "schema": {"type": "integer", "minimum": 1}},
+        {"name": "series", "in": "query", "required": False,
+         "description": "1: also give the statistics over time (the `series` member)",
+         "schema": {"type": "integer", "minimum": 0, "maximum": 1}},
         {"name": "epsilon", "in": "query", "required": False,
          "description": "also release per-arm decisions and reward sums with Laplace noise, "
                         "epsilon-differentially private per release (the `noisy` member)",
@@ -100,6 +106,7 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
                         "(default k)",
          "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True}},
     ]
+    page_params = [history_params[1]]
     return {
         "openapi": "3.0.3",
         "info": {"title": "slatewise serving", "version": "1",
@@ -155,6 +162,36 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
                               "404": _error_response("Unknown experiment."),
                               "409": _error_response("The off-policy bar is not cleared."), **errors},
             }},
+            "/": {"get": {
+                "summary": "Dashboard: the experiments and their state (HTML; viewer token when configured).",
+                "security": [{}, {"bearer": []}],
+                "responses": {"200": html_ok, "401": html_login}}},
+            "/parts": {"get": {
+                "summary": "Dashboard: the experiment list re-rendered, for the page's refresh.",
+                "security": [{}, {"bearer": []}],
+                "responses": {"200": {"description": "HTML parts by element id.", **json_ok},
+                              "401": _error_response("Missing or wrong viewer token (when one is set).")}}},
+            "/experiments/{name}": {"get": {
+                "summary": "Dashboard: one experiment, its plots over time and the traffic form (HTML).",
+                "parameters": name_param + page_params, "security": [{}, {"bearer": []}],
+                "responses": {"200": html_ok, "401": html_login,
+                              "404": _error_response("Unknown experiment."),
+                              "422": _error_response("A bad history_before.")}}},
+            "/experiments/{name}/parts": {"get": {
+                "summary": "Dashboard: the experiment page's parts re-rendered, for its refresh.",
+                "parameters": name_param + page_params, "security": [{}, {"bearer": []}],
+                "responses": {"200": {"description": "HTML parts by element id.", **json_ok},
+                              "401": _error_response("Missing or wrong viewer token (when one is set)."),
+                              "404": _error_response("Unknown experiment."),
+                              "422": _error_response("A bad history_before.")}}},
+            "/dashboard/login": {"post": {
+                "summary": "Dashboard: check the viewer token; set the viewer cookie and go back.",
+                "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "required": ["token"], "additionalProperties": False,
+                               "properties": {"token": {"type": "string", "maxLength": 500},
+                                              "next": {"type": "string", "maxLength": 2000}}}}}},
+                "responses": {"303": {"description": "Back to `next` (a path of this service)."},
+                              "401": html_login}}},
             "/healthz": {"get": {"summary": "Liveness.",
                                  "responses": {"200": {"description": "Alive.", **json_ok}}}},
             "/readyz": {"get": {"summary": "Readiness.",

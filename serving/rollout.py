@@ -47,7 +47,7 @@ from serving.stats import (
     summarize,
     users_per_arm,
 )
-from serving.store import EventStore, OutcomeBatch, Totals, TrafficChange, TrafficSplit
+from serving.store import EventStore, OffPolicyCheck, OutcomeBatch, Totals, TrafficChange, TrafficSplit
 from serving.traffic import change_split, ensure_initial, same_weights
 
 #: rows read per transaction when the totals catch up
@@ -311,8 +311,11 @@ def off_policy_estimate(store: EventStore, exp: ABExperimentConfig, policy: Slat
 
 
 def check_ope_bar(store: EventStore, exp: ABExperimentConfig, old: dict[str, float], new: dict[str, float],
-                  policies: dict[str, SlatePolicy]) -> dict[str, OffPolicyEstimate]:
+                  policies: dict[str, SlatePolicy], now: float) -> dict[str, OffPolicyEstimate]:
     """Refuse traffic to an arm that had none until its off-policy lower bound clears its bar.
+
+    Every check is recorded in the store (:meth:`serving.store.EventStore.add_ope_check`,
+    at UNIX time ``now``), cleared or not, for the experiment report.
 
     Raises:
         Conflict: naming ``weights.<arm>``, with the estimate and the bar.
@@ -323,6 +326,8 @@ def check_ope_bar(store: EventStore, exp: ABExperimentConfig, old: dict[str, flo
             continue
         est = off_policy_estimate(store, exp, policies[arm.name])
         checked[arm.name] = est
+        store.add_ope_check(OffPolicyCheck(exp.name, arm.name, now, est.value, est.low, est.high, est.n,
+                                           arm.ope_bar, bool(est.low >= arm.ope_bar)))
         if not est.low >= arm.ope_bar:
             raise Conflict(f"`weights.{arm.name}`: the off-policy estimate of {arm.name} on the last "
                            f"{est.n} decisions is {est.value:.4f} (95% lower bound {est.low:.4f}); "

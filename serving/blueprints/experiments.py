@@ -11,6 +11,7 @@ from serving import rollout
 from serving.config import ABExperimentConfig
 from serving.errors import InvalidField, NotFound
 from serving.privacy import noisy_release
+from serving.report import experiment_document
 from serving.service import require_admin, service
 from serving.traffic import change_split, check_weights
 from serving.validation import is_clean_text
@@ -40,37 +41,22 @@ def _query_int(name: str, default: int | None, low: int, high: int) -> int | Non
 
 @bp.get("/v1/experiments/<name>")
 def get_experiment(name: str) -> tuple[dict[str, Any], int]:
-    """Arms, weights, per-arm statistics, SRM and mSPRT tests, the rollout decision, a page of history.
+    """Arms, weights, per-arm statistics, SRM and mSPRT tests, guardrails, the decision, a page of history.
 
     Query: ``history_limit`` (1..100, default 20) changes, newest first, with versions
     below ``history_before``; ``history_next`` is the ``history_before`` of the next page.
+    ``series=1`` adds the statistics over time (:func:`serving.report.series_document`).
     """
     exp = _experiment(name)
     limit = _query_int("history_limit", HISTORY_LIMIT, 1, MAX_HISTORY_LIMIT)
     before = _query_int("history_before", None, 1, 2**62)
+    with_series = _query_int("series", 0, 0, 1)
     svc = service()
-    report = rollout.evaluate(svc.store, exp, svc.cfg.experiments, svc.clock() - svc.cfg.reward_window_s)
-    page = svc.store.traffic_history(exp.name, before, (limit or HISTORY_LIMIT) + 1)
-    shown = page[:limit]
-    answer = report.to_json(shown, shown[-1].version if len(page) > len(shown) else None)
-    answer["statistics_window"] = statistics_window(svc.cfg.retention_days, svc.cfg.retention_mode)
+    answer = experiment_document(svc, exp, limit or HISTORY_LIMIT, before, series=bool(with_series))
     epsilon = _query_float("epsilon")
     if epsilon is not None:
         answer["noisy"] = _noisy(exp, epsilon, _query_float("reward_range") or float(svc.shape.k))
     return answer, 200
-
-
-def statistics_window(retention_days: float, mode: str) -> dict[str, Any]:
-    """Over which decisions the experiment statistics are computed, in words and numbers."""
-    if not retention_days:
-        words = "every decision since the experiment started (nothing is removed: serving.retention_days = 0)"
-    else:
-        kept = "deleted" if mode == "delete" else "kept without their contexts"
-        words = (f"every decision since the experiment started: the running sums count each decision once "
-                 f"it is final, and rows older than {retention_days:g} days are then {kept}; the "
-                 "off-policy checks and exports see only the retained rows")
-    return {"from": "experiment start", "retention_days": retention_days, "retention_mode": mode,
-            "description": words}
 
 
 def _query_float(name: str) -> float | None:
@@ -138,7 +124,7 @@ def set_traffic(name: str) -> tuple[dict[str, Any], int]:
             raise InvalidField("weights", "an object of arm name -> share", repr(body["weights"])[:60])
         weights = check_weights(exp, body["weights"])
     policies = {arm.name: svc.hub.get(exp.name, arm.name).policy for arm in exp.arms}
-    estimates = rollout.check_ope_bar(svc.store, exp, current.weights, weights, policies)
+    estimates = rollout.check_ope_bar(svc.store, exp, current.weights, weights, policies, svc.clock())
     split = change_split(svc.store, exp, weights, reason, "admin")
     svc.traffic.refresh(exp.name)
     return {"applied": split.version != current.version, "traffic_version": split.version,

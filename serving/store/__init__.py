@@ -14,6 +14,7 @@ from serving.store.records import (
     LoggedDecisions,
     NewDecision,
     NewReward,
+    OffPolicyCheck,
     Removal,
     RewardStatus,
     StoreMeta,
@@ -21,7 +22,7 @@ from serving.store.records import (
     TrafficSplit,
 )
 from serving.store.sqlite import SQLiteStore
-from serving.store.totals import ArmTotals, ExperimentTotals, OutcomeBatch, SplitCounts, Totals
+from serving.store.totals import ArmTotals, ExperimentTotals, OutcomeBatch, SeriesPoint, SplitCounts, Totals
 
 
 def open_store(target: str, synchronous: str = "NORMAL") -> EventStore:
@@ -30,5 +31,6 @@ def open_store(target: str, synchronous: str = "NORMAL") -> EventStore:
 
 
 __all__ = ["ArmTotals", "Decision", "EventStore", "ExperimentTotals", "ExportedDecisions", "FeedbackBatch",
-           "LoggedDecisions", "NewDecision", "NewReward", "OutcomeBatch", "Removal", "RewardStatus",
-           "SQLiteStore", "SplitCounts", "StoreMeta", "Totals", "TrafficChange", "TrafficSplit", "open_store"]
+           "LoggedDecisions", "NewDecision", "NewReward", "OffPolicyCheck", "OutcomeBatch", "Removal",
+           "RewardStatus", "SQLiteStore", "SeriesPoint", "SplitCounts", "StoreMeta", "Totals",
+           "TrafficChange", "TrafficSplit", "open_store"]

@@ -27,13 +27,14 @@ from serving.store.records import (
     LoggedDecisions,
     NewDecision,
     NewReward,
+    OffPolicyCheck,
     Removal,
     RewardStatus,
     StoreMeta,
     TrafficChange,
     TrafficSplit,
 )
-from serving.store.totals import OutcomeBatch, Totals
+from serving.store.totals import OutcomeBatch, SeriesPoint, Totals
 
 
 class EventStore(abc.ABC):
@@ -92,6 +93,23 @@ class EventStore(abc.ABC):
         none folds a row twice.
         """
 
+    @abc.abstractmethod
+    def add_series_points(self, ts: float, min_interval_s: float, cap: int) -> int:
+        """Append each experiment's running totals as a :class:`SeriesPoint` at ``ts``.
+
+        An experiment gets no point when its last one is less than ``min_interval_s``
+        old or holds the same sums. When an experiment has more than ``cap`` points,
+        every other one is dropped (the first and the last kept), so the series spans
+        the whole experiment at half the resolution. One write transaction.
+
+        Returns:
+            The number of points appended.
+        """
+
+    @abc.abstractmethod
+    def series(self, experiment: str) -> list[SeriesPoint]:
+        """The experiment's points, oldest first (at most the ``cap`` of the last append)."""
+
     # ------------------------------------------------------------------ traffic
     @abc.abstractmethod
     def traffic(self, experiment: str) -> TrafficSplit | None:
@@ -112,6 +130,14 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def add_traffic(self, split: TrafficSplit, expected_version: int) -> bool:
         """Write ``split`` if the version in force is still ``expected_version`` (False otherwise)."""
+
+    @abc.abstractmethod
+    def add_ope_check(self, check: OffPolicyCheck) -> None:
+        """Record an arm's off-policy check against its bar (replacing the arm's previous one)."""
+
+    @abc.abstractmethod
+    def ope_checks(self, experiment: str) -> list[OffPolicyCheck]:
+        """The last off-policy check of each arm of the experiment that had one."""
 
     # ------------------------------------------------------------------ privacy
     @abc.abstractmethod

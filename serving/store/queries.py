@@ -14,12 +14,13 @@ from serving.store.records import (
     FeedbackBatch,
     FloatArray,
     LoggedDecisions,
+    OffPolicyCheck,
     StoreMeta,
     TrafficChange,
     TrafficSplit,
 )
 from serving.store.schema import f64, i64
-from serving.store.totals import OutcomeBatch, Totals
+from serving.store.totals import OutcomeBatch, SeriesPoint, Totals
 
 
 def decision(conn: sqlite3.Connection, event_id: int) -> Decision | None:
@@ -191,6 +192,23 @@ def totals(conn: sqlite3.Connection) -> Totals:
     """The running totals as last advanced (empty before the first advance)."""
     row = conn.execute("SELECT state FROM totals WHERE id = 1").fetchone()
     return Totals() if row is None else Totals.from_json(row[0])
+
+
+def series(conn: sqlite3.Connection, experiment: str) -> list[SeriesPoint]:
+    """The experiment's series points, oldest first."""
+    rows = conn.execute("SELECT point FROM series WHERE experiment = ? ORDER BY seq",
+                        (experiment,)).fetchall()
+    return [SeriesPoint.from_json(r[0]) for r in rows]
+
+
+def ope_checks(conn: sqlite3.Connection, experiment: str) -> list[OffPolicyCheck]:
+    """The last off-policy check of each arm (NULL numbers read back as NaN or infinities)."""
+    rows = conn.execute("SELECT arm, ts, value, low, high, n, bar, passed FROM ope_checks "
+                        "WHERE experiment = ? ORDER BY arm", (experiment,)).fetchall()
+    return [OffPolicyCheck(experiment, str(r[0]), float(r[1]), float("nan") if r[2] is None else float(r[2]),
+                           float("-inf") if r[3] is None else float(r[3]),
+                           float("inf") if r[4] is None else float(r[4]), int(r[5]), float(r[6]), bool(r[7]))
+            for r in rows]
 
 
 def outcome_batch(conn: sqlite3.Connection, current: Totals, expired_before: float,

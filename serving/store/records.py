@@ -132,6 +132,33 @@ class TrafficChange:
 
 
 @dataclass(frozen=True, slots=True)
+class OffPolicyCheck:
+    """The last off-policy check of an arm against its pre-traffic bar (``ope_bar``).
+
+    Attributes:
+        experiment: experiment name.
+        arm: the arm that asked for traffic.
+        ts: UNIX time (s) of the check.
+        value: estimated reward per decision (NaN without logged decisions).
+        low: lower end of its 95% interval.
+        high: upper end.
+        n: logged decisions used.
+        bar: the arm's ``ope_bar``.
+        passed: whether ``low >= bar`` (the arm got its traffic).
+    """
+
+    experiment: str
+    arm: str
+    ts: float
+    value: float
+    low: float
+    high: float
+    n: int
+    bar: float
+    passed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class FeedbackBatch:
     """Outcomes of one arm that became final since the learner's cursors.
 

@@ -17,6 +17,12 @@ Tables:
         the sample-ratio test), filled by :meth:`~serving.store.base.EventStore.advance_totals`.
     totals: the running sums of the experiment statistics and the cursors they were
         advanced to (one JSON document).
+    series: the experiments' running sums over time, one
+        :class:`~serving.store.totals.SeriesPoint` per row, appended by the learner's
+        pass at most every ``serving.series_interval_s`` seconds and thinned to at most
+        :data:`SERIES_CAP` rows per experiment (:meth:`~serving.store.base.EventStore.add_series_points`).
+    ope_checks: the last off-policy check of each arm against its pre-traffic bar
+        (one row per experiment and arm, replaced by the next check).
     audit: what retention and erasure removed, when (counts only, no user id).
 """
 
@@ -82,6 +88,25 @@ CREATE TABLE IF NOT EXISTS totals (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     state TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS series (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    experiment TEXT NOT NULL,
+    ts REAL NOT NULL,
+    point TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS series_by_experiment ON series (experiment, seq);
+CREATE TABLE IF NOT EXISTS ope_checks (
+    experiment TEXT NOT NULL,
+    arm TEXT NOT NULL,
+    ts REAL NOT NULL,
+    value REAL,
+    low REAL,
+    high REAL,
+    n INTEGER NOT NULL,
+    bar REAL NOT NULL,
+    passed INTEGER NOT NULL,
+    PRIMARY KEY (experiment, arm)
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
@@ -91,6 +116,9 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL
 );
 """
+
+#: most points kept per experiment in the ``series`` table (beyond it every other older point is dropped)
+SERIES_CAP = 240
 
 DECISION_COLUMNS = ("ts, user_id, experiment, arm, policy, policy_version, traffic_version, k, context, "
                     "slate, pscore, pscore_item, anchor")

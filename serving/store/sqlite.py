@@ -29,6 +29,7 @@ from serving.store.records import (
     LoggedDecisions,
     NewDecision,
     NewReward,
+    OffPolicyCheck,
     Removal,
     RewardStatus,
     StoreMeta,
@@ -36,7 +37,7 @@ from serving.store.records import (
     TrafficSplit,
 )
 from serving.store.schema import SCHEMA, f64_blob, i64_blob
-from serving.store.totals import OutcomeBatch, Totals
+from serving.store.totals import OutcomeBatch, SeriesPoint, Totals
 from serving.store.writer import Writer
 from simulator.errors import ConfigError
 
@@ -183,6 +184,34 @@ class SQLiteStore(EventStore):
         expired = first_open is not None and first_open[0] < expired_before
         return top_event > current.decision_cursor or top_seq > current.reward_cursor or expired
 
+    def add_series_points(self, ts: float, min_interval_s: float, cap: int) -> int:
+        """Append each experiment's totals as a series point, thinning beyond ``cap`` (see the interface)."""
+
+        def append(conn: sqlite3.Connection) -> int:
+            added = 0
+            for name, totals in queries.totals(conn).experiments.items():
+                last = conn.execute("SELECT point FROM series WHERE experiment = ? ORDER BY seq DESC LIMIT 1",
+                                    (name,)).fetchone()
+                point = SeriesPoint.of(ts, queries.traffic_version(conn, name), totals)
+                if last is not None:
+                    previous = SeriesPoint.from_json(last[0])
+                    if ts - previous.ts < min_interval_s or point.same_sums(previous):
+                        continue
+                conn.execute("INSERT INTO series (experiment, ts, point) VALUES (?, ?, ?)",
+                             (name, ts, point.to_json()))
+                added += 1
+                seqs = [r[0] for r in conn.execute("SELECT seq FROM series WHERE experiment = ? ORDER BY seq",
+                                                   (name,))]
+                if len(seqs) > cap:
+                    conn.executemany("DELETE FROM series WHERE seq = ?", [(s,) for s in seqs[1:-1:2]])
+            return added
+
+        return self._writer.run(append)
+
+    def series(self, experiment: str) -> list[SeriesPoint]:
+        """The experiment's series points, oldest first."""
+        return queries.series(self._conn(), experiment)
+
     # ------------------------------------------------------------------ traffic
     def traffic(self, experiment: str) -> TrafficSplit | None:
         """The split in force, or None before the first one is written."""
@@ -212,6 +241,21 @@ class SQLiteStore(EventStore):
             return True
 
         return self._writer.run(write)
+
+    def add_ope_check(self, check: OffPolicyCheck) -> None:
+        """Record an off-policy check (replacing the arm's previous one)."""
+        c = check
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO ope_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (c.experiment, c.arm, c.ts, _finite(c.value), _finite(c.low), _finite(c.high), c.n,
+                          c.bar, int(c.passed)))
+
+        self._writer.run(write)
+
+    def ope_checks(self, experiment: str) -> list[OffPolicyCheck]:
+        """The last off-policy check of each arm that had one, by arm name."""
+        return queries.ope_checks(self._conn(), experiment)
 
     # ------------------------------------------------------------------ privacy
     def erase_user(self, user_id: str, ts: float) -> Removal:
@@ -308,6 +352,11 @@ class SQLiteStore(EventStore):
         except sqlite3.Error:
             return False
         return True
+
+
+def _finite(x: float) -> float | None:
+    """``x``, or None (SQL NULL) for NaN and infinities."""
+    return x if np.isfinite(x) else None
 
 
 def _audit(conn: sqlite3.Connection, ts: float, removal: Removal, detail: str) -> None:

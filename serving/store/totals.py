@@ -144,6 +144,53 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One experiment's running sums at one moment: a point of the statistics over time.
+
+    Attributes:
+        ts: UNIX time the point was taken.
+        traffic_version: the split in force then.
+        decisions: arm name -> decisions served so far (final or pending).
+        arms: arm name -> sums of its final outcomes so far.
+        max_log_lambda: treatment arm -> running maximum of the log mSPRT statistic so far.
+    """
+
+    ts: float
+    traffic_version: int
+    decisions: Mapping[str, int]
+    arms: Mapping[str, ArmTotals]
+    max_log_lambda: Mapping[str, float]
+
+    @staticmethod
+    def of(ts: float, traffic_version: int, totals: ExperimentTotals) -> SeriesPoint:
+        """The point of ``totals`` at ``ts``."""
+        names = sorted(set(totals.arms) | {a for arms in totals.splits.values() for a in arms})
+        return SeriesPoint(ts, traffic_version, {a: totals.decisions(a) for a in names},
+                           {a: totals.arm(a) for a in names}, dict(totals.max_log_lambda))
+
+    def same_sums(self, other: SeriesPoint) -> bool:
+        """Whether both points hold the same counts and sums (nothing happened in between)."""
+        return (self.traffic_version, self.decisions, self.arms, self.max_log_lambda) == \
+            (other.traffic_version, other.decisions, other.arms, other.max_log_lambda)
+
+    def to_json(self) -> str:
+        """One JSON document (read back by :meth:`from_json`)."""
+        return json.dumps({"ts": self.ts, "v": self.traffic_version, "d": dict(self.decisions),
+                           "arms": {a: [t.n_final, t.n_rewarded, t.reward_sum, t.reward_sq]
+                                    for a, t in self.arms.items()},
+                           "lam": dict(self.max_log_lambda)})
+
+    @staticmethod
+    def from_json(text: str) -> SeriesPoint:
+        """The point :meth:`to_json` wrote."""
+        data: dict[str, Any] = json.loads(text)
+        return SeriesPoint(float(data["ts"]), int(data["v"]), {a: int(n) for a, n in data["d"].items()},
+                           {a: ArmTotals(int(t[0]), int(t[1]), float(t[2]), float(t[3]))
+                            for a, t in data["arms"].items()},
+                           {a: float(x) for a, x in data["lam"].items()})
+
+
+@dataclass(frozen=True, slots=True)
 class OutcomeBatch:
     """What happened since a :class:`Totals`' cursors.
 
