@@ -41,7 +41,7 @@ def test_uniform_policy_on_uniform_log_is_the_mean_click(men_log: Path, obd_dir:
                                        "ips,snips", "--json", "--n-bootstrap", "50"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    by_name = {e["estimator"]: e for e in doc["estimates"]}
+    by_name = {e["estimator"]: e for e in doc["policies"][0]["estimates"]}
     assert by_name["ips"]["value"] == pytest.approx(raw["click"].mean(), rel=1e-9)
     assert by_name["snips"]["value"] == pytest.approx(raw["click"].mean(), rel=1e-9)
     assert by_name["ips"]["max_weight"] == pytest.approx(1.0)
