@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from bandits.ope import estimate_all
+from bandits.ope import Estimate, estimate_all, recommend
 from bandits.policy import Feedback, make_policy
 from experiments.agents import WorldAgent
 from experiments.config import ExperimentConfig
@@ -122,7 +122,9 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine 
 
     Returns:
         One row per (policy, estimator): ``estimate``, ``low``, ``high``, ``truth``,
-        ``covered`` (truth inside the interval), ``ess``, ``max_weight``, ``mean_weight``.
+        ``covered`` (truth inside the interval), ``ess``, ``max_weight``, ``mean_weight``,
+        ``recommended`` (this estimator is the one to trust for the policy, see
+        :func:`bandits.ope.recommend`) and ``recommendation`` (the policy's verdict and reasons).
     """
     if config.data.source == "log":
         return compare_on_log(config, n_bootstrap=n_bootstrap)
@@ -135,12 +137,14 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine 
         truth = float(sample.truth[label].mean())
         results = estimate_all(sample.log, sample.action_dist[label],
                                estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
-                               seed=config.seeds[0])
+                               seed=config.seeds[0], derive_slate_inputs=True)
+        verdict = _recommendation_columns(sample.log, sample.action_dist[label], results, label)
         for est in results:
             rows.append({"policy": label, "estimator": est.estimator, "estimate": est.value,
                          "low": est.low, "high": est.high, "truth": truth,
                          "covered": bool(est.low <= truth <= est.high), "ess": est.ess,
-                         "max_weight": est.max_weight, "mean_weight": est.mean_weight})
+                         "max_weight": est.max_weight, "mean_weight": est.mean_weight}
+                        | verdict(est))
     return pd.DataFrame(rows)
 
 
@@ -164,12 +168,27 @@ def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.Da
         policy = make_policy(spec.name, **(params | spec.params))
         policy.update(Feedback.from_log(train))
         dist = policy.action_dist(test.context)
-        for est in estimate_all(test, dist, estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
-                                seed=config.seeds[0]):
+        results = estimate_all(test, dist, estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
+                               seed=config.seeds[0], derive_slate_inputs=True)
+        verdict = _recommendation_columns(test, dist, results, spec.label)
+        for est in results:
             rows.append({"policy": spec.label, "estimator": est.estimator, "estimate": est.value,
                          "low": est.low, "high": est.high, "truth": float("nan"), "covered": None,
-                         "ess": est.ess, "max_weight": est.max_weight, "mean_weight": est.mean_weight})
+                         "ess": est.ess, "max_weight": est.max_weight, "mean_weight": est.mean_weight}
+                        | verdict(est))
     return pd.DataFrame(rows)
+
+
+def _recommendation_columns(log: SlateLog, dist: FloatArray, results: list[Estimate],
+                            label: str) -> Any:
+    """Per estimate: ``recommended`` (the one to trust) and ``recommendation`` (the policy's verdict)."""
+    rec = recommend(log, dist, results, policy=label)
+    text = f"{rec.verdict}: {'; '.join(rec.reasons)}"
+
+    def columns(est: Estimate) -> dict[str, Any]:
+        return {"recommended": est.estimator == rec.estimator, "recommendation": text}
+
+    return columns
 
 
 def disagreements(table: pd.DataFrame) -> list[str]:
