@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from bandits.ope import Estimate, estimate_all, recommend
+from bandits.ope import estimate_all
+from bandits.ope.recommend import recommend
 from bandits.policy import Feedback, make_policy
 from experiments.agents import WorldAgent
 from experiments.config import ExperimentConfig
@@ -122,9 +123,10 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine 
 
     Returns:
         One row per (policy, estimator): ``estimate``, ``low``, ``high``, ``truth``,
-        ``covered`` (truth inside the interval), ``ess``, ``max_weight``, ``mean_weight``,
-        ``recommended`` (this estimator is the one to trust for the policy, see
-        :func:`bandits.ope.recommend`) and ``recommendation`` (the policy's verdict and reasons).
+        ``covered`` (truth inside the interval), ``ess`` (of ``n_weights``), ``max_weight``,
+        ``mean_weight``, ``warnings`` (list of str), and the policy's ``recommendation``,
+        ``recommended`` (this estimator is the one to trust) and ``reasons``
+        (:func:`bandits.ope.recommend.recommend`, from the log alone).
     """
     if config.data.source == "log":
         return compare_on_log(config, n_bootstrap=n_bootstrap)
@@ -138,14 +140,27 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine 
         results = estimate_all(sample.log, sample.action_dist[label],
                                estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
                                seed=config.seeds[0], derive_slate_inputs=True)
-        verdict = _recommendation_columns(sample.log, sample.action_dist[label], results, label)
-        for est in results:
-            rows.append({"policy": label, "estimator": est.estimator, "estimate": est.value,
-                         "low": est.low, "high": est.high, "truth": truth,
-                         "covered": bool(est.low <= truth <= est.high), "ess": est.ess,
-                         "max_weight": est.max_weight, "mean_weight": est.mean_weight}
-                        | verdict(est))
+        rows += _rows(label, sample.log, sample.action_dist[label], results, truth)
     return pd.DataFrame(rows)
+
+
+def _rows(label: str, log: SlateLog, dist: FloatArray, results: list[Any],
+          truth: float) -> list[dict[str, Any]]:
+    """One table row per estimate of policy ``label``, with its warnings and the log's recommendation.
+
+    Every row of the policy carries the same ``recommendation`` (the verdict: ``use dr`` or
+    "this log cannot support ...") and ``reasons``; ``recommended`` marks the chosen estimator.
+    """
+    rec = recommend(log, dist, results, policy=label)
+    known = truth == truth
+    return [{"policy": label, "estimator": est.estimator, "estimate": est.value, "low": est.low,
+             "high": est.high, "truth": truth,
+             "covered": bool(est.low <= truth <= est.high) if known else None,
+             "ess": est.ess, "n_weights": rec.diagnostics.n_weights, "max_weight": est.max_weight,
+             "mean_weight": est.mean_weight, "warnings": list(est.warnings),
+             "recommendation": rec.verdict, "recommended": est.estimator == rec.estimator,
+             "reasons": list(rec.reasons)}
+            for est in results]
 
 
 def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.DataFrame:
@@ -170,25 +185,8 @@ def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.Da
         dist = policy.action_dist(test.context)
         results = estimate_all(test, dist, estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
                                seed=config.seeds[0], derive_slate_inputs=True)
-        verdict = _recommendation_columns(test, dist, results, spec.label)
-        for est in results:
-            rows.append({"policy": spec.label, "estimator": est.estimator, "estimate": est.value,
-                         "low": est.low, "high": est.high, "truth": float("nan"), "covered": None,
-                         "ess": est.ess, "max_weight": est.max_weight, "mean_weight": est.mean_weight}
-                        | verdict(est))
+        rows += _rows(spec.label, test, dist, results, float("nan"))
     return pd.DataFrame(rows)
-
-
-def _recommendation_columns(log: SlateLog, dist: FloatArray, results: list[Estimate],
-                            label: str) -> Any:
-    """Per estimate: ``recommended`` (the one to trust) and ``recommendation`` (the policy's verdict)."""
-    rec = recommend(log, dist, results, policy=label)
-    text = f"{rec.verdict}: {'; '.join(rec.reasons)}"
-
-    def columns(est: Estimate) -> dict[str, Any]:
-        return {"recommended": est.estimator == rec.estimator, "recommendation": text}
-
-    return columns
 
 
 def disagreements(table: pd.DataFrame) -> list[str]:

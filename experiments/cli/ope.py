@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from bandits.policy import Feedback, SlatePolicy, make_policy, registered_policies
-from experiments.cli.output import emit_json, json_option
+from experiments.cli.output import Stages, emit_json, json_option, progress_iter, show_progress
 from simulator.errors import PolicyError
 from simulator.logs import LogFormatError, LogValidationError, SlateLog, load_parquet
 
@@ -159,60 +159,72 @@ def _estimate_partitioned(folder: Path, specs: tuple[str, ...], n_bootstrap: int
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="For a folder of partitions: read them in this process or with Ray Data.")
 @click.option("--address", default=None, help="Ray cluster address (with --engine ray); else a local Ray.")
+@click.option("--estimand", type=click.Choice(["decision", "session"]), default="decision", show_default=True,
+              help="Value per decision (summed over slots), or per session (summed over its decisions: "
+                   "pdis, wpdis, dr, wdr, bootstrapped over sessions).")
 @json_option
 def estimate_cmd(log_file: Path, specs: tuple[str, ...], estimators: str | None, train_fraction: float,
                  n_bootstrap: int, level: float, seed: int, engine: str, address: str | None,
-                 as_json: bool) -> None:
+                 estimand: str, as_json: bool) -> None:
     """Estimate the value of each policy SPEC on LOG_FILE with every estimator and its interval.
 
-    Each policy gets its own table (one JSON entry in ``policies``) and a
-    recommendation: the estimator to trust, or that the log cannot support an
-    estimate of it. LOG_FILE may be a folder of Parquet partitions: then IPS,
-    SNIPS and DR are computed from mergeable per-partition sums, never loading
-    the whole log.
+    Each policy gets its own table (one JSON entry in ``policies``). Per decision
+    (the default), each also gets a recommendation: the estimator to trust, or that
+    the log cannot support an estimate of it. LOG_FILE may be a folder of Parquet
+    partitions: then IPS, SNIPS and DR are computed from mergeable per-partition
+    sums, never loading the whole log.
     """
     if len(set(specs)) != len(specs):
         dup = sorted({s for s in specs if specs.count(s) > 1})
         raise click.BadParameter(f"policy {dup[0]!r} is given twice; give each policy once",
                                  param_hint="--policy")
     if log_file.is_dir():
+        if estimand != "decision":
+            raise click.BadParameter("a folder of partitions is scored per decision; drop --estimand session",
+                                     param_hint="--estimand")
         if estimators is not None or train_fraction > 0:
             raise click.BadParameter("a folder of partitions is scored by ips, snips and dr without "
                                      "training; drop --estimators and --train-fraction",
-                                     param_hint="LOG_FILE")
+                                     param_hint="--estimators / --train-fraction")
         _estimate_partitioned(log_file, specs, n_bootstrap, level, seed, engine, address, as_json)
         return
-    if engine != "local":
-        raise click.BadParameter("--engine ray reads a folder of Parquet partitions; LOG_FILE is one file",
-                                 param_hint="--engine")
-
     try:
         log = load_parquet(log_file)
     except (LogFormatError, LogValidationError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
-    names = _estimator_list(estimators)
+    names = _estimator_list(estimators) if estimand == "decision" else _session_estimator_list(estimators)
     policies = [parse_policy_spec(spec, log) for spec in specs]
     test = log
     if train_fraction > 0:
         cut = round(train_fraction * log.n_rounds)
-        if cut < 1 or cut >= log.n_rounds:
+        if cut == 0 or cut == log.n_rounds:
             raise click.BadParameter(f"{train_fraction} of {log.n_rounds} rows leaves nothing to train or "
                                      "score on", param_hint="--train-fraction")
         train, test = log.take(np.arange(cut)), log.take(np.arange(cut, log.n_rounds))
         for policy in policies:
             policy.update(Feedback.from_log(train))
-    entries = [_score_policy(test, spec, policy, names, n_bootstrap=n_bootstrap, level=level, seed=seed)
-               for spec, policy in zip(specs, policies, strict=True)]
+    trained_on = log.n_rounds - test.n_rounds
+    if estimand == "session":
+        _estimate_sessions(log_file, specs, policies, test, trained_on, names, n_bootstrap, level, seed,
+                           as_json)
+        return
+    with Stages(list(specs), show_progress(as_json), desc="ope") as stage:
+        entries = []
+        for spec, policy in zip(specs, policies, strict=True):
+            stage.next()
+            entries.append(_score_policy(test, spec, policy, names, n_bootstrap=n_bootstrap, level=level,
+                                         seed=seed))
     source = log.metadata.pscore_source
     if as_json:
-        emit_json({"log": str(log_file), "n_rounds": test.n_rounds,
-                   "trained_on": log.n_rounds - test.n_rounds, "level": level, "pscore_source": source,
+        emit_json({"log": str(log_file), "estimand": "decision", "n_rounds": test.n_rounds,
+                   "trained_on": trained_on, "level": level, "pscore_source": source,
                    "policies": entries})
         return
     for i, entry in enumerate(entries):
         if i:
             click.echo()
-        click.echo(f"{entry['policy']} on {log_file} ({test.n_rounds:,} decisions, {level:.0%} intervals)\n")
+        click.echo(f"{entry['policy']} on {log_file} ({test.n_rounds:,} decisions, {level:.0%} intervals, "
+                   "value per decision)\n")
         click.echo(_estimate_table(entry["estimates"]))
         click.echo("\n" + _recommendation_text(entry["recommendation"]))
     if source == "estimated":
@@ -242,6 +254,58 @@ def _recommendation_text(rec: dict[str, Any]) -> str:
     return "\n".join([head, *(f"  - {r}" for r in rec["reasons"])])
 
 
+def _session_estimator_list(estimators: str | None) -> list[str] | None:
+    from bandits.ope import SESSION_ESTIMATORS
+
+    if estimators is None:
+        return None
+    names = [e.strip() for e in estimators.split(",") if e.strip()]
+    unknown = [e for e in names if e not in SESSION_ESTIMATORS]
+    if unknown:
+        raise click.BadParameter(f"unknown session estimator(s) {unknown}; with --estimand session choose "
+                                 f"from {list(SESSION_ESTIMATORS)}", param_hint="--estimators")
+    return names
+
+
+def _estimate_sessions(log_file: Path, specs: tuple[str, ...], policies: list[SlatePolicy], test: SlateLog,
+                       trained_on: int, names: list[str] | None, n_bootstrap: int, level: float, seed: int,
+                       as_json: bool) -> None:
+    from bandits.ope import SESSION_ESTIMATORS, OPEError, estimate_sessions
+
+    entries = []
+    with Stages(list(specs), show_progress(as_json), desc="ope") as stage:
+        for spec, policy in zip(specs, policies, strict=True):
+            stage.next()
+            try:
+                dist = policy.action_dist(test.context)
+                results = estimate_sessions(test, dist, estimators=names or SESSION_ESTIMATORS,
+                                            n_bootstrap=max(n_bootstrap, 2), level=level, seed=seed)
+            except (OPEError, PolicyError) as err:
+                raise click.ClickException(f"{spec}: {err}") from None
+            entries.append((spec, results))
+    n_sessions = entries[0][1][0].n_sessions
+    if as_json:
+        emit_json({"log": str(log_file), "estimand": "session", "n_rounds": test.n_rounds,
+                   "n_sessions": n_sessions, "trained_on": trained_on, "level": level,
+                   "policies": [{"policy": spec, "estimates": [r.to_dict() for r in results]}
+                                for spec, results in entries]})
+        return
+    for i, (spec, results) in enumerate(entries):
+        if i:
+            click.echo()
+        click.echo(f"{spec} on {log_file} ({n_sessions:,} sessions, {test.n_rounds:,} decisions, "
+                   f"{level:.0%} intervals, value per session)\n")
+        head = (f"{'estimator':<10} {'estimate':>12} {'low':>12} {'high':>12} {'ESS first':>10} "
+                f"{'ESS last':>9}")
+        click.echo(head + "\n" + "-" * len(head))
+        for r in results:
+            shown = (f"{r.value:>12.5f} {r.low:>12.5f} {r.high:>12.5f}" if r.supported
+                     else f"{'not supported':>38}")
+            click.echo(f"{r.estimator:<10} {shown} {r.ess_first:>10.1f} {r.ess_last:>9.1f}")
+        if results[0].warnings:
+            click.echo("\nwarnings:\n" + "\n".join(f"  {w}" for w in results[0].warnings))
+
+
 @ope_group.command("obd-benchmark")
 @click.argument("data_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--campaign", "campaigns", multiple=True, default=("men",), show_default=True,
@@ -264,7 +328,8 @@ def obd_benchmark_cmd(data_dir: Path, campaigns: tuple[str, ...], estimators: st
 
     names = _estimator_list(estimators)
     results = []
-    for campaign in campaigns:
+    for campaign in progress_iter(campaigns, show_progress(as_json), desc="obd-benchmark",
+                                  unit="campaign"):
         try:
             results.append(run_campaign(data_dir, campaign, estimators=names, n_bootstrap=n_bootstrap,
                                         n_draws=n_draws, seed=seed))

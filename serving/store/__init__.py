@@ -14,6 +14,7 @@ from serving.store.records import (
     LoggedDecisions,
     NewDecision,
     NewReward,
+    Removal,
     RewardStatus,
     StoreMeta,
     TrafficChange,
@@ -29,5 +30,5 @@ def open_store(target: str, synchronous: str = "NORMAL") -> EventStore:
 
 
 __all__ = ["ArmTotals", "Decision", "EventStore", "ExperimentTotals", "ExportedDecisions", "FeedbackBatch",
-           "LoggedDecisions", "NewDecision", "NewReward", "OutcomeBatch", "RewardStatus", "SQLiteStore",
-           "SplitCounts", "StoreMeta", "Totals", "TrafficChange", "TrafficSplit", "open_store"]
+           "LoggedDecisions", "NewDecision", "NewReward", "OutcomeBatch", "Removal", "RewardStatus",
+           "SQLiteStore", "SplitCounts", "StoreMeta", "Totals", "TrafficChange", "TrafficSplit", "open_store"]
