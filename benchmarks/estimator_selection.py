@@ -18,7 +18,7 @@ Goals (issue 19):
   by more than 50% (the fraction of those pairs flagged).
 
 Prints one JSON document. ``python benchmarks/estimator_selection.py [--logs 200]
-[--sessions 500] [--n-bootstrap 0] [--world-seed 0]``.
+[--sessions 100,400] [--n-bootstrap 0] [--seed-offset 1000] [--world-seed 0]``.
 """
 
 from __future__ import annotations
@@ -129,7 +129,10 @@ def main() -> None:
     """Run the benchmark and print its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logs", type=int, default=200, help="logs in all, split over the 4 loggers")
-    parser.add_argument("--sessions", type=int, default=500, help="sessions per log")
+    parser.add_argument("--sessions", default="100,400",
+                        help="sessions per log: comma-separated sizes, cycled over the logs")
+    parser.add_argument("--seed-offset", type=int, default=1000,
+                        help="first log seed (the thresholds were set on seeds 0-23)")
     parser.add_argument("--n-bootstrap", type=int, default=0, help="bootstrap resamples (0: normal intervals)")
     parser.add_argument("--world-seed", type=int, default=0)
     args = parser.parse_args()
@@ -137,10 +140,13 @@ def main() -> None:
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     names = list(LOGGERS)
+    sizes = [int(v) for v in args.sessions.split(",")]
     for i in range(args.logs):
-        rows += run_log(world, names[i % len(names)], i, args.sessions, args.n_bootstrap)
+        size = sizes[(i // len(names)) % len(sizes)]
+        rows += run_log(world, names[i % len(names)], args.seed_offset + i, size, args.n_bootstrap)
     out = {"benchmark": "estimator_selection", "world": f"default (seed {args.world_seed})", "logs": args.logs,
-           "sessions_per_log": args.sessions, "n_bootstrap": args.n_bootstrap, "loggers": names,
+           "sessions_per_log": sizes,
+           "seeds": [args.seed_offset, args.seed_offset + args.logs - 1], "n_bootstrap": args.n_bootstrap, "loggers": names,
            "targets": list(TARGETS), "decisions_per_log_mean": float(np.mean([r["n"] for r in rows])),
            "seconds": round(time.perf_counter() - start, 1)}
     out |= summarise(rows)

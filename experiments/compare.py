@@ -139,7 +139,7 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine 
         truth = float(sample.truth[label].mean())
         results = estimate_all(sample.log, sample.action_dist[label],
                                estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
-                               seed=config.seeds[0])
+                               seed=config.seeds[0], derive_slate_inputs=True)
         rows += _rows(label, sample.log, sample.action_dist[label], results, truth)
     return pd.DataFrame(rows)
 
@@ -184,7 +184,7 @@ def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.Da
         policy.update(Feedback.from_log(train))
         dist = policy.action_dist(test.context)
         results = estimate_all(test, dist, estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
-                               seed=config.seeds[0])
+                               seed=config.seeds[0], derive_slate_inputs=True)
         rows += _rows(spec.label, test, dist, results, float("nan"))
     return pd.DataFrame(rows)
 

@@ -172,6 +172,12 @@ def parse_experiment_config(raw: dict[str, Any], source: str = "config",
     for i, e in enumerate(est_raw or []):
         if e not in known:
             c.fail(f"compare.estimators[{i}]", f"unknown estimator {e!r}; choose from {list(known)}")
+        elif e == "pi":
+            c.fail(f"compare.estimators[{i}]", "'pi' needs slates logged uniformly over the whole catalog, "
+                   "which no world log or log file here meets; remove it")
+        elif ESTIMATORS[e].slate and source_kind == "log" and path is not None and _per_position(path):
+            c.fail(f"compare.estimators[{i}]", f"{e!r} needs whole slates, but {path} has one row per "
+                   "position; remove it or use a per-position estimator")
     compare = CompareSpec(
         logging_policy=c.get(cmp_raw, "logging_policy", str, "compare.", "softmax",
                              choices=LOGGING_POLICIES) or "softmax",
@@ -211,6 +217,16 @@ def parse_experiment_config(raw: dict[str, Any], source: str = "config",
     c.raise_if_any(source)
     return ExperimentConfig(name=name or "experiment", data=data, policies=tuple(policies),
                             seeds=tuple(seeds), simulate=simulate, compare=compare, workers=workers or 0)
+
+
+def _per_position(path: str) -> bool:
+    """The log file at ``path`` has one row per position (read from its Parquet schema only)."""
+    try:
+        import pyarrow.parquet as pq
+
+        return "position" in pq.read_schema(path).names
+    except (OSError, ValueError):
+        return False
 
 
 def load_experiment_config(path: str | Path) -> ExperimentConfig:

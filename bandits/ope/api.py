@@ -141,6 +141,7 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
                  level: float = 0.95, interval: str = "bootstrap", seed: int = 0,
                  eval_pscore: Any = None, eval_pscore_cascade: Any = None, pscore_cascade: Any = None,
                  params: dict[str, dict[str, float]] | None = None,
+                 derive_slate_inputs: bool = False,
                  reward_range: tuple[float, float] | None = None) -> list[Estimate]:
     """Estimate the value of the policy whose ``action_dist`` is given, on ``log``, by each estimator.
 
@@ -158,6 +159,9 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
         eval_pscore_cascade: (n, k) evaluation probability of each logged prefix (``rips``, ``cascade-dr``).
         pscore_cascade: (n, k) logging probability of each logged prefix (``rips``, ``cascade-dr``).
         params: per-estimator options, e.g. ``{"switch-dr": {"tau": 10}, "clipped-ips": {"clip": 20}}``.
+        derive_slate_inputs: on a log of whole slates, fill the slate inputs not given from
+            ``action_dist`` and the log (:func:`bandits.ope.slate_inputs.slate_inputs`; the
+            estimates that use an approximation say so in their warnings).
         reward_range: ``(low, high)`` of one slot's reward, for the empirical-Bernstein bound
             (default: from the reward type; see :func:`known_reward_range`).
 
@@ -176,6 +180,18 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
                        "or use interval='normal'.")
     data = prepare(log, action_dist)
     n, k = data.n, data.k
+    derived_notes: dict[str, str] = {}
+    if derive_slate_inputs and log.position is None and k > 1:
+        from bandits.ope.slate_inputs import slate_inputs
+
+        derived = slate_inputs(log, data.action_dist)
+        given = {"eval_pscore": eval_pscore, "eval_pscore_cascade": eval_pscore_cascade,
+                 "pscore_cascade": pscore_cascade}
+        derived_notes = {key: note for key, note in derived.notes if given[key] is None}
+        eval_pscore = derived.eval_pscore if eval_pscore is None else eval_pscore
+        eval_pscore_cascade = derived.eval_pscore_cascade if eval_pscore_cascade is None \
+            else eval_pscore_cascade
+        pscore_cascade = derived.pscore_cascade if pscore_cascade is None else pscore_cascade
     extra: dict[str, FloatArray | None] = {
         "eval_pscore": None if eval_pscore is None else check_row_array("eval_pscore", eval_pscore, (n,)),
         "eval_pscore_cascade": None if eval_pscore_cascade is None else check_row_array(
@@ -219,6 +235,7 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
             low, high, se = normal_interval(res.terms, value, level, groups)
         ess, max_w, mean_w, warns = _diagnostics(res.weights, data)
         warns = [*res.notes, *warns]
+        warns += list(dict.fromkeys(derived_notes[x] for x in ESTIMATORS[name].needs if x in derived_notes))
         if support and res.weights is not None:
             warns.append(support)
         if ESTIMATORS[name].model and not isinstance(model, RidgeRewardModel):

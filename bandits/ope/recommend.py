@@ -54,7 +54,7 @@ class Thresholds:
     max_unsupported: float = 0.05
     max_tail_share: float = 0.5
     max_relative_halfwidth: float = 0.5
-    width: float = 2.0
+    width: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +164,7 @@ def family(estimates: Sequence[Estimate]) -> list[Estimate]:
     return sorted(fam, key=lambda e: (BIAS_CLASS[e.estimator], -_stderr(e)))
 
 
-def slope(estimates: Sequence[Estimate], width: float = 2.0) -> Estimate | None:
+def slope(estimates: Sequence[Estimate], width: float = 1.0) -> Estimate | None:
     """Lepski-style selection (SLOPE): the last of the ordered family whose interval meets all before it."""
     fam = family(estimates)
     if not fam:

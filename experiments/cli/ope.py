@@ -99,8 +99,8 @@ def ope_group() -> None:
     """Off-policy evaluation: `slatewise ope LOG.parquet --policy SPEC`, or `ope obd-benchmark DIR`."""
 
 
-def _estimate_partitioned(folder: Path, spec: str, n_bootstrap: int, level: float, seed: int, engine: str,
-                          address: str | None, as_json: bool) -> None:
+def _estimate_partitioned(folder: Path, specs: tuple[str, ...], n_bootstrap: int, level: float, seed: int,
+                          engine: str, address: str | None, as_json: bool) -> None:
     from bandits.ope import OPEError
     from bandits.ope.partitioned import PolicyDist, estimate_partitioned, list_partitions, ray_data_map
 
@@ -109,7 +109,7 @@ def _estimate_partitioned(folder: Path, spec: str, n_bootstrap: int, level: floa
         first = load_parquet(files[0])
     except (OPEError, LogFormatError, LogValidationError) as err:
         raise click.ClickException(str(err)) from None
-    policy = parse_policy_spec(spec, first)
+    policies = [parse_policy_spec(spec, first) for spec in specs]
     runner = None
     if engine == "ray":
         from simulator.cluster import init_ray
@@ -120,25 +120,32 @@ def _estimate_partitioned(folder: Path, spec: str, n_bootstrap: int, level: floa
         except EngineError as err:
             raise click.ClickException(str(err)) from None
         runner = ray_data_map
-    try:
-        results = estimate_partitioned(files, PolicyDist(policy), n_bootstrap=max(n_bootstrap, 2),
-                                       level=level, seed=seed, engine=runner)
-    except (OPEError, PolicyError, LogFormatError, LogValidationError) as err:
-        raise click.ClickException(str(err)) from None
-    rows = [r.to_dict() for r in results]
+    entries: list[dict[str, Any]] = []
+    for spec, policy in zip(specs, policies, strict=True):
+        try:
+            results = estimate_partitioned(files, PolicyDist(policy), n_bootstrap=max(n_bootstrap, 2),
+                                           level=level, seed=seed, engine=runner)
+        except (OPEError, PolicyError, LogFormatError, LogValidationError) as err:
+            raise click.ClickException(f"{spec}: {err}") from None
+        rows = [r.to_dict() for r in results]
+        entries.append({"policy": spec, "n_rounds": results[0].n, "estimates": rows})
     if as_json:
-        emit_json({"log": str(folder), "partitions": len(files), "policy": spec, "engine": engine,
-                   "n_rounds": results[0].n, "level": level, "estimates": rows})
+        emit_json({"log": str(folder), "partitions": len(files), "engine": engine,
+                   "n_rounds": entries[0]["n_rounds"], "level": level, "policies": entries})
         return
-    click.echo(f"{spec} on {len(files)} partitions of {folder} ({results[0].n:,} decisions, engine {engine}, "
-               f"{level:.0%} intervals)\n")
-    click.echo(_estimate_table([r | {"warnings": []} for r in rows]))
+    for i, entry in enumerate(entries):
+        if i:
+            click.echo()
+        click.echo(f"{entry['policy']} on {len(files)} partitions of {folder} ({entry['n_rounds']:,} "
+                   f"decisions, engine {engine}, {level:.0%} intervals)\n")
+        click.echo(_estimate_table([r | {"warnings": []} for r in entry["estimates"]]))
 
 
 @ope_group.command("estimate")
 @click.argument("log_file", type=click.Path(path_type=Path))
-@click.option("--policy", "spec", required=True,
-              help="NAME[:param=value,...] of a registered policy, or a saved policy .npz file.")
+@click.option("--policy", "specs", required=True, multiple=True,
+              help="NAME[:param=value,...] of a registered policy, or a saved policy .npz file; repeat the "
+                   "option to score several policies on the same log.")
 @click.option("--estimators", default=None,
               help="Comma-separated estimator names (default: every one the log supports).")
 @click.option("--train-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.0,
@@ -156,16 +163,21 @@ def _estimate_partitioned(folder: Path, spec: str, n_bootstrap: int, level: floa
               help="Value per decision (summed over slots), or per session (summed over its decisions: "
                    "pdis, wpdis, dr, wdr, bootstrapped over sessions).")
 @json_option
-def estimate_cmd(log_file: Path, spec: str, estimators: str | None, train_fraction: float,
+def estimate_cmd(log_file: Path, specs: tuple[str, ...], estimators: str | None, train_fraction: float,
                  n_bootstrap: int, level: float, seed: int, engine: str, address: str | None,
                  estimand: str, as_json: bool) -> None:
-    """Estimate the value of the policy SPEC on LOG_FILE with every estimator and its interval.
+    """Estimate the value of each policy SPEC on LOG_FILE with every estimator and its interval.
 
-    LOG_FILE may be a folder of Parquet partitions: then IPS, SNIPS and DR are
-    computed from mergeable per-partition sums, never loading the whole log.
+    Each policy gets its own table (one JSON entry in ``policies``). Per decision
+    (the default), each also gets a recommendation: the estimator to trust, or that
+    the log cannot support an estimate of it. LOG_FILE may be a folder of Parquet
+    partitions: then IPS, SNIPS and DR are computed from mergeable per-partition
+    sums, never loading the whole log.
     """
-    from bandits.ope import OPEError, estimate_all
-
+    if len(set(specs)) != len(specs):
+        dup = sorted({s for s in specs if specs.count(s) > 1})
+        raise click.BadParameter(f"policy {dup[0]!r} is given twice; give each policy once",
+                                 param_hint="--policy")
     if log_file.is_dir():
         if estimand != "decision":
             raise click.BadParameter("a folder of partitions is scored per decision; drop --estimand session",
@@ -173,53 +185,73 @@ def estimate_cmd(log_file: Path, spec: str, estimators: str | None, train_fracti
         if estimators is not None or train_fraction > 0:
             raise click.BadParameter("a folder of partitions is scored by ips, snips and dr without "
                                      "training; drop --estimators and --train-fraction",
-                                     param_hint="LOG_FILE")
-        _estimate_partitioned(log_file, spec, n_bootstrap, level, seed, engine, address, as_json)
+                                     param_hint="--estimators / --train-fraction")
+        _estimate_partitioned(log_file, specs, n_bootstrap, level, seed, engine, address, as_json)
         return
-    if engine != "local":
-        raise click.BadParameter("--engine ray reads a folder of Parquet partitions; LOG_FILE is one file",
-                                 param_hint="--engine")
-
     try:
         log = load_parquet(log_file)
     except (LogFormatError, LogValidationError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
     names = _estimator_list(estimators) if estimand == "decision" else _session_estimator_list(estimators)
-    policy = parse_policy_spec(spec, log)
+    policies = [parse_policy_spec(spec, log) for spec in specs]
     test = log
     if train_fraction > 0:
         cut = round(train_fraction * log.n_rounds)
-        if cut < 1 or cut >= log.n_rounds:
+        if cut == 0 or cut == log.n_rounds:
             raise click.BadParameter(f"{train_fraction} of {log.n_rounds} rows leaves nothing to train or "
                                      "score on", param_hint="--train-fraction")
         train, test = log.take(np.arange(cut)), log.take(np.arange(cut, log.n_rounds))
-        policy.update(Feedback.from_log(train))
+        for policy in policies:
+            policy.update(Feedback.from_log(train))
+    trained_on = log.n_rounds - test.n_rounds
     if estimand == "session":
-        _estimate_sessions(log_file, spec, policy, test, log.n_rounds - test.n_rounds, names, n_bootstrap,
-                           level, seed, as_json)
+        _estimate_sessions(log_file, specs, policies, test, trained_on, names, n_bootstrap, level, seed,
+                           as_json)
         return
-    with Stages(["action distribution", "estimate"], show_progress(as_json), desc="ope") as stage:
-        try:
+    with Stages(list(specs), show_progress(as_json), desc="ope") as stage:
+        entries = []
+        for spec, policy in zip(specs, policies, strict=True):
             stage.next()
-            dist = policy.action_dist(test.context)
-            stage.next()
-            results = estimate_all(test, dist, estimators=names, n_bootstrap=n_bootstrap, level=level,
-                                   seed=seed, interval="bootstrap" if n_bootstrap > 0 else "normal")
-        except (OPEError, PolicyError) as err:
-            raise click.ClickException(str(err)) from None
-    rows = [r.to_dict() for r in results]
+            entries.append(_score_policy(test, spec, policy, names, n_bootstrap=n_bootstrap, level=level,
+                                         seed=seed))
     source = log.metadata.pscore_source
     if as_json:
-        emit_json({"log": str(log_file), "policy": spec, "estimand": "decision", "n_rounds": test.n_rounds,
-                   "trained_on": log.n_rounds - test.n_rounds, "level": level, "pscore_source": source,
-                   "estimates": rows})
+        emit_json({"log": str(log_file), "estimand": "decision", "n_rounds": test.n_rounds,
+                   "trained_on": trained_on, "level": level, "pscore_source": source,
+                   "policies": entries})
         return
-    click.echo(f"{spec} on {log_file} ({test.n_rounds:,} decisions, {level:.0%} intervals, value per "
-               "decision)\n")
-    click.echo(_estimate_table(rows))
+    for i, entry in enumerate(entries):
+        if i:
+            click.echo()
+        click.echo(f"{entry['policy']} on {log_file} ({test.n_rounds:,} decisions, {level:.0%} intervals, "
+                   "value per decision)\n")
+        click.echo(_estimate_table(entry["estimates"]))
+        click.echo("\n" + _recommendation_text(entry["recommendation"]))
     if source == "estimated":
         click.echo("\npropensities: estimated from the log itself (not logged); every estimate above "
                    "inherits that model's error.")
+
+
+def _score_policy(log: SlateLog, spec: str, policy: SlatePolicy, names: list[str] | None, *,
+                  n_bootstrap: int, level: float, seed: int) -> dict[str, Any]:
+    """One policy's JSON entry: its estimates and the recommendation (slate inputs derived from its dist)."""
+    from bandits.ope import OPEError, estimate_all, recommend
+
+    try:
+        dist = policy.action_dist(log.context)
+        results = estimate_all(log, dist, estimators=names, n_bootstrap=n_bootstrap, level=level, seed=seed,
+                               interval="bootstrap" if n_bootstrap > 0 else "normal",
+                               derive_slate_inputs=True)
+        rec = recommend(log, dist, results, policy=spec)
+    except (OPEError, PolicyError) as err:
+        raise click.ClickException(f"{spec}: {err}") from None
+    return {"policy": spec, "estimates": [r.to_dict() for r in results], "recommendation": rec.to_dict()}
+
+
+def _recommendation_text(rec: dict[str, Any]) -> str:
+    head = (f"recommended: {rec['estimator']} = {rec['value']:.5g} [{rec['low']:.5g}, {rec['high']:.5g}]"
+            if rec["supported"] else f"recommended: none: {rec['verdict']}")
+    return "\n".join([head, *(f"  - {r}" for r in rec["reasons"])])
 
 
 def _session_estimator_list(estimators: str | None) -> list[str] | None:
@@ -235,33 +267,43 @@ def _session_estimator_list(estimators: str | None) -> list[str] | None:
     return names
 
 
-def _estimate_sessions(log_file: Path, spec: str, policy: SlatePolicy, test: SlateLog, trained_on: int,
-                       names: list[str] | None, n_bootstrap: int, level: float, seed: int,
+def _estimate_sessions(log_file: Path, specs: tuple[str, ...], policies: list[SlatePolicy], test: SlateLog,
+                       trained_on: int, names: list[str] | None, n_bootstrap: int, level: float, seed: int,
                        as_json: bool) -> None:
     from bandits.ope import SESSION_ESTIMATORS, OPEError, estimate_sessions
 
-    try:
-        dist = policy.action_dist(test.context)
-        results = estimate_sessions(test, dist, estimators=names or SESSION_ESTIMATORS,
-                                    n_bootstrap=max(n_bootstrap, 2), level=level, seed=seed)
-    except (OPEError, PolicyError) as err:
-        raise click.ClickException(str(err)) from None
-    rows = [r.to_dict() for r in results]
+    entries = []
+    with Stages(list(specs), show_progress(as_json), desc="ope") as stage:
+        for spec, policy in zip(specs, policies, strict=True):
+            stage.next()
+            try:
+                dist = policy.action_dist(test.context)
+                results = estimate_sessions(test, dist, estimators=names or SESSION_ESTIMATORS,
+                                            n_bootstrap=max(n_bootstrap, 2), level=level, seed=seed)
+            except (OPEError, PolicyError) as err:
+                raise click.ClickException(f"{spec}: {err}") from None
+            entries.append((spec, results))
+    n_sessions = entries[0][1][0].n_sessions
     if as_json:
-        emit_json({"log": str(log_file), "policy": spec, "estimand": "session", "n_rounds": test.n_rounds,
-                   "n_sessions": results[0].n_sessions, "trained_on": trained_on, "level": level,
-                   "estimates": rows})
+        emit_json({"log": str(log_file), "estimand": "session", "n_rounds": test.n_rounds,
+                   "n_sessions": n_sessions, "trained_on": trained_on, "level": level,
+                   "policies": [{"policy": spec, "estimates": [r.to_dict() for r in results]}
+                                for spec, results in entries]})
         return
-    click.echo(f"{spec} on {log_file} ({results[0].n_sessions:,} sessions, {test.n_rounds:,} decisions, "
-               f"{level:.0%} intervals, value per session)\n")
-    head = f"{'estimator':<10} {'estimate':>12} {'low':>12} {'high':>12} {'ESS first':>10} {'ESS last':>9}"
-    click.echo(head + "\n" + "-" * len(head))
-    for r in results:
-        shown = (f"{r.value:>12.5f} {r.low:>12.5f} {r.high:>12.5f}" if r.supported
-                 else f"{'not supported':>38}")
-        click.echo(f"{r.estimator:<10} {shown} {r.ess_first:>10.1f} {r.ess_last:>9.1f}")
-    if results[0].warnings:
-        click.echo("\nwarnings:\n" + "\n".join(f"  {w}" for w in results[0].warnings))
+    for i, (spec, results) in enumerate(entries):
+        if i:
+            click.echo()
+        click.echo(f"{spec} on {log_file} ({n_sessions:,} sessions, {test.n_rounds:,} decisions, "
+                   f"{level:.0%} intervals, value per session)\n")
+        head = (f"{'estimator':<10} {'estimate':>12} {'low':>12} {'high':>12} {'ESS first':>10} "
+                f"{'ESS last':>9}")
+        click.echo(head + "\n" + "-" * len(head))
+        for r in results:
+            shown = (f"{r.value:>12.5f} {r.low:>12.5f} {r.high:>12.5f}" if r.supported
+                     else f"{'not supported':>38}")
+            click.echo(f"{r.estimator:<10} {shown} {r.ess_first:>10.1f} {r.ess_last:>9.1f}")
+        if results[0].warnings:
+            click.echo("\nwarnings:\n" + "\n".join(f"  {w}" for w in results[0].warnings))
 
 
 @ope_group.command("obd-benchmark")

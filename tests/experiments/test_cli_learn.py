@@ -145,7 +145,7 @@ def test_a_saved_ppo_policy_is_a_policy_file(log_file: Path, world_file: Path, t
     code, text = run("ope", str(log_file), "--policy", str(path), "--estimators", "ips,snips", "--n-bootstrap",
                      "0", "--json")
     assert code == 0, text
-    assert [e["estimator"] for e in json.loads(text)["estimates"]] == ["ips", "snips"]
+    assert [e["estimator"] for e in json.loads(text)["policies"][0]["estimates"]] == ["ips", "snips"]
     code, text = run("world", "evaluate", str(path), "--world", str(world_file), "--sessions", "500", "--json")
     assert code == 0, text
 

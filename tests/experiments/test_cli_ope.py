@@ -41,7 +41,7 @@ def test_uniform_policy_on_uniform_log_is_the_mean_click(men_log: Path, obd_dir:
                                        "ips,snips", "--json", "--n-bootstrap", "50"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    by_name = {e["estimator"]: e for e in doc["estimates"]}
+    by_name = {e["estimator"]: e for e in doc["policies"][0]["estimates"]}
     assert by_name["ips"]["value"] == pytest.approx(raw["click"].mean(), rel=1e-9)
     assert by_name["snips"]["value"] == pytest.approx(raw["click"].mean(), rel=1e-9)
     assert by_name["ips"]["max_weight"] == pytest.approx(1.0)
@@ -89,6 +89,80 @@ def test_missing_log_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "nope.parquet" in result.output and "Traceback" not in result.output
 
 
+@pytest.fixture(scope="module")
+def slate_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """Whole slates of 2 from 4 items, logged uniformly: pscore 1 / (4 * 3), slot marginals 1 / 4."""
+    from simulator.logs import Catalog, SlateLog
+
+    rng = np.random.default_rng(7)
+    n = 600
+    slate = np.stack([rng.permutation(4)[:2] for _ in range(n)])
+    reward = (rng.random((n, 2)) < np.array([0.3, 0.1])).astype(float)
+    log = SlateLog.from_arrays(context=rng.normal(size=(n, 2)), slate=slate, reward=reward,
+                               pscore=np.full(n, 1 / 12), pscore_item=np.full((n, 2), 0.25),
+                               catalog=Catalog.anonymous(4))
+    path = tmp_path_factory.mktemp("slates") / "slates.parquet"
+    save_parquet(log, path)
+    return path, reward
+
+
+def test_slate_estimators_run_from_the_cli(slate_log: tuple[Path, np.ndarray]) -> None:
+    # The uniform policy draws slates as the logger did: every slate and prefix weight is exactly 1,
+    # so SIPS, RIPS and IIPS all equal the mean total reward of a slate.
+    path, reward = slate_log
+    result = CliRunner().invoke(main, ["ope", str(path), "--policy", "uniform", "--estimators",
+                                       "sips,rips,iips,cascade-dr", "--n-bootstrap", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.output)["policies"]
+    by_name = {e["estimator"]: e for e in entry["estimates"]}
+    for name in ("sips", "rips", "iips"):
+        assert by_name[name]["value"] == pytest.approx(reward.sum(axis=1).mean(), rel=1e-12)
+        assert by_name[name]["max_weight"] == pytest.approx(1.0)
+    assert not any("may be biased" in w for e in entry["estimates"] for w in e["warnings"])
+    assert entry["recommendation"]["family"]  # the slate estimators are in the selection family
+
+
+def test_slate_estimators_on_a_non_uniform_policy_say_they_approximate(slate_log: tuple[Path, np.ndarray]) -> None:
+    path, _ = slate_log
+    result = CliRunner().invoke(main, ["ope", str(path), "--policy", "epsilon_greedy:epsilon=0.5,seed=1",
+                                       "--train-fraction", "0.5", "--estimators", "sips", "--n-bootstrap", "0",
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    (sips,) = json.loads(result.output)["policies"][0]["estimates"]
+    assert any("built from its slot marginals" in w for w in sips["warnings"])
+
+
+def test_several_policies_in_one_call(slate_log: tuple[Path, np.ndarray]) -> None:
+    path, _ = slate_log
+    specs = ["uniform", "epsilon_greedy:epsilon=0.5"]
+    args = ["ope", str(path), "--policy", specs[0], "--policy", specs[1], "--estimators", "ips,snips",
+            "--n-bootstrap", "0"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert [p["policy"] for p in doc["policies"]] == specs  # both kept, in order (the last one alone before)
+    for entry in doc["policies"]:
+        assert {e["estimator"] for e in entry["estimates"]} == {"ips", "snips"}
+        assert entry["recommendation"]["policy"] == entry["policy"]
+    text = CliRunner().invoke(main, args)
+    assert text.exit_code == 0, text.output
+    assert text.output.count("recommended:") == 2 and f"{specs[1]} on" in text.output
+    twice = CliRunner().invoke(main, ["ope", str(path), "--policy", "uniform", "--policy", "uniform"])
+    assert twice.exit_code != 0 and "given twice" in twice.output
+
+
+def test_compare_config_refuses_slate_estimators_on_a_per_position_log(men_log: Path) -> None:
+    from experiments.config import parse_experiment_config
+    from simulator.errors import ConfigError
+
+    raw = {"data": {"source": "log", "path": str(men_log)}, "policies": [{"name": "uniform"}],
+           "compare": {"estimators": ["ips", "sips"]}}
+    with pytest.raises(ConfigError, match=r"`compare.estimators\[1\]`: 'sips' needs whole slates"):
+        parse_experiment_config(raw)
+    raw["compare"] = {"estimators": ["ips", "dr"]}
+    assert parse_experiment_config(raw).compare.estimators == ("ips", "dr")
+
+
 def test_estimand_session_on_a_uniform_session_log(tmp_path: Path) -> None:
     # uniform logging over 3 items and the uniform policy: every weight is 1, so PDIS is the mean
     # session total and the JSON names the estimand
@@ -108,9 +182,10 @@ def test_estimand_session_on_a_uniform_session_log(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc["estimand"] == "session" and doc["n_sessions"] == 300
-    by_name = {e["estimator"]: e for e in doc["estimates"]}
+    (entry,) = doc["policies"]
+    by_name = {e["estimator"]: e for e in entry["estimates"]}
     assert set(by_name) == {"pdis", "wpdis", "dr", "wdr"}
-    assert all(e["estimand"] == "session" for e in doc["estimates"])
+    assert all(e["estimand"] == "session" for e in entry["estimates"])
     assert by_name["pdis"]["value"] == pytest.approx(reward.sum() / 300, rel=1e-12)
     text = CliRunner().invoke(main, ["ope", str(path), "--policy", "uniform", "--estimand", "session",
                                      "--n-bootstrap", "20"])

@@ -65,6 +65,8 @@ BAD = [
                  r"`simulate.batch_sessions`: expected int, found str", id="type"),
     pytest.param(GOOD + '\n[compare]\nestimators = ["ipss"]\n', r"`compare.estimators\[0\]`: unknown estimator 'ipss'",
                  id="estimator"),
+    pytest.param(GOOD + '\n[compare]\nestimators = ["ips", "pi"]\n',
+                 r"`compare.estimators\[1\]`: 'pi' needs slates logged uniformly", id="slate-only-pi"),
     pytest.param(GOOD.replace('label = "LinUCB"', 'label = "uniform"'), r"label 'uniform' is used twice", id="dup-label"),
     pytest.param("name = [", r"not valid TOML", id="syntax"),
 ]

@@ -63,7 +63,7 @@ def test_cli_scores_a_folder_of_partitions(tmp_path: Path) -> None:
     assert doc["partitions"] == 3 and doc["n_rounds"] == 3000
     uniform = np.full((3000, BANDIT.n_items, 1), 1 / BANDIT.n_items)
     (ips,) = estimate_all(log, uniform, estimators=["ips"], n_bootstrap=10)
-    got = {e["estimator"]: e for e in doc["estimates"]}
+    got = {e["estimator"]: e for e in doc["policies"][0]["estimates"]}
     assert got["ips"]["value"] == pytest.approx(ips.value, rel=1e-12)
 
 
