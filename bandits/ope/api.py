@@ -252,6 +252,12 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
                 b = res.weight_bound * k
                 lower = empirical_bernstein_lower(res.terms.row_totals(), level,
                                                   low=min(0.0, b * known[0]), high=max(0.0, b * known[1]))
+        if not math.isfinite(value):
+            # a self-normalised estimator whose weights sum to zero at some slot: the logged rows
+            # carry no information about that slot under this policy, so there is no number to give
+            value = low = high = se = math.nan
+            warns.append("no estimate: at some slot no logged decision has a positive weight under this "
+                         "policy, so the self-normalised mean is undefined (0 / 0); use ips or dr")
         out.append(Estimate(name, value, low, high, level, se, n, ess, max_w, mean_w, tuple(warns),
                             "bootstrap" if reps is not None else "normal", lower, n_clusters))
     return apply_bounds(out, log, data)

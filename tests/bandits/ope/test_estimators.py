@@ -61,6 +61,20 @@ def test_bandit_estimators_match_the_hand_computation() -> None:
     assert v["clipped-ips"] == pytest.approx(0.5)                      # min(w, 1) r = 1, 0, 0, 1
 
 
+def test_snips_with_no_positive_weight_gives_no_number_and_says_why() -> None:
+    # the policy always shows the item the log never showed: every weight is 0, so
+    # SNIPS is 0 / 0 while IPS is a well-defined 0
+    log, _ = _bandit_case()
+    log = SlateLog.from_arrays(context=np.zeros((4, 1)), slate=np.array([[0], [0], [0], [0]]),
+                               reward=np.array([[1.0], [0.0], [0.0], [1.0]]), pscore=np.full(4, 0.5),
+                               pscore_item=np.full((4, 1), 0.5), catalog=Catalog.anonymous(2))
+    dist = np.stack([np.zeros(4), np.ones(4)], axis=1)[:, :, None]
+    ips, snips = estimate_all(log, dist, estimators=["ips", "snips"], n_bootstrap=0, interval="normal")
+    assert ips.value == 0.0
+    assert np.isnan(snips.value) and np.isnan(snips.low) and np.isnan(snips.high)
+    assert any(w.startswith("no estimate:") for w in snips.warnings)
+
+
 def test_replay_keeps_the_rows_a_deterministic_policy_agrees_with() -> None:
     log, _ = _bandit_case()
     always_item0 = np.zeros((4, 2, 1))
