@@ -134,7 +134,30 @@ def exposure_report(slate: IntArray, n_items: int, group: Sequence[object] | npt
     s = np.asarray(slate, dtype=np.int64)
     k = s.shape[1] if s.ndim == 2 else 0
     w = position_weights(k, examination)
-    exp_item = item_exposure(s, n_items, w)
+    return report_from_items(item_exposure(s, n_items, w), group, w, int(s.shape[0]), merit=merit)
+
+
+def report_from_items(exposure: FloatArray, group: Sequence[object] | npt.NDArray[np.generic],
+                      weights: FloatArray, n_decisions: int, *,
+                      merit: FloatArray | None = None) -> ExposureReport:
+    """The :class:`ExposureReport` of known per-item exposures (measured, or expected from marginals).
+
+    Args:
+        exposure: shape (n_items,), mean position-weighted exposure of each item per decision
+            (for example ``action_dist @ weights`` averaged over decisions: the expected exposure).
+        group: shape (n_items,), each item's group.
+        weights: shape (k,), the slot weights the exposures were computed with.
+        n_decisions: decisions the exposures average over.
+        merit: shape (n_items,), each item's expected relevance, or None.
+
+    Raises:
+        PolicyError: shapes or values that do not fit, naming the argument.
+    """
+    exp_item = np.asarray(exposure, dtype=np.float64)
+    n_items = exp_item.shape[0] if exp_item.ndim == 1 else -1
+    if n_items < 0 or not np.all(np.isfinite(exp_item)) or np.any(exp_item < 0):
+        raise PolicyError(f"`exposure` must be one non-negative number per item, found shape "
+                          f"{exp_item.shape}.")
     labels = np.asarray([str(g) for g in group])
     if labels.shape != (n_items,):
         raise PolicyError(f"`group` must name the group of each of the {n_items} items, found "
@@ -154,7 +177,7 @@ def exposure_report(slate: IntArray, n_items: int, group: Sequence[object] | npt
         merit_share = g_merit / merit_total if merit_total > 0 else np.zeros(g_merit.shape[0])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(merit_share > 0, share / np.where(merit_share > 0, merit_share, 1.0), np.nan)
-    return ExposureReport(weights=w, item_exposure=exp_item, groups=tuple(str(n) for n in names),
-                          group_exposure=g_exp, group_share=share, gini=gini(exp_item),
-                          never_shown=float(np.mean(exp_item == 0)), merit_share=merit_share,
-                          merit_ratio=ratio, n_decisions=int(s.shape[0]))
+    return ExposureReport(weights=np.asarray(weights, dtype=np.float64), item_exposure=exp_item,
+                          groups=tuple(str(n) for n in names), group_exposure=g_exp, group_share=share,
+                          gini=gini(exp_item), never_shown=float(np.mean(exp_item == 0)),
+                          merit_share=merit_share, merit_ratio=ratio, n_decisions=int(n_decisions))

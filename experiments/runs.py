@@ -162,8 +162,10 @@ def simulate_section(report: Report, config: ExperimentConfig, out_dir: Path, *,
     sec2.figures.append(("shares", "Cross-sell and up-sell share of clicks and revenue", plots.shares(share)))
     sec2.figures.append(("positions", "Click rate by position (95% interval)",
                          plots.rate_by_position(_position_rates(frame))))
+    fairness = _simulate_exposure(report, config, results, values)
     best = values.iloc[int(np.argmax(values["value"].to_numpy()))]
     return {
+        "exposure": fairness,
         "seconds": round(time.perf_counter() - start, 2),
         "metrics": str(out_dir / "metrics.parquet"),
         "best_policy": str(best["policy"]),
@@ -181,6 +183,19 @@ def simulate_section(report: Report, config: ExperimentConfig, out_dir: Path, *,
         "oracles": oracles,
         "ratio_to_patient": {str(r["policy"]): r["value"] / patient for r in values.to_dict("records")},
     }
+
+
+def _simulate_exposure(report: Report, config: ExperimentConfig, results: list[Any],
+                       values: pd.DataFrame) -> dict[str, Any]:
+    """The exposure section of an online simulation (:mod:`experiments.fairness`); its summary."""
+    from experiments.fairness import exposure_of_results, exposure_section
+    from experiments.worlds import build_world
+
+    world = build_world(config.data)
+    exposures = exposure_of_results(results, world.catalog.category, world.position_bias)
+    if not exposures:
+        return {}
+    return exposure_section(report, exposures, values, config.data.reward)
 
 
 def _ope_display(table: pd.DataFrame, has_truth: bool, unit: str) -> pd.DataFrame:

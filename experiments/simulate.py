@@ -40,7 +40,12 @@ class TaskResult:
     """What one policy x seed run produced.
 
     ``eval_rewards`` and ``eval_decisions``: shape (EVAL_SESSIONS,), each held-out session's
-    total reward and number of decisions (slates shown).
+    total reward and number of decisions (slates shown). ``eval_exposure``: shape
+    (EVAL_SESSIONS, n_items), each held-out session's position-weighted exposure of every item
+    (the slot weights are the world's examination probabilities, summed over the session's
+    decisions); ``eval_merit``: shape (n_items,), each item's expected reward on an examined slot
+    (``world.item_value``) summed over the held-out decisions where it was eligible (its merit,
+    :mod:`bandits.exposure`).
     """
 
     label: str
@@ -48,6 +53,8 @@ class TaskResult:
     rounds: pd.DataFrame
     eval_rewards: FloatArray
     eval_decisions: FloatArray
+    eval_exposure: FloatArray | None = None
+    eval_merit: FloatArray | None = None
 
 
 def play(config: ExperimentConfig, spec: PolicySpec, agent: WorldAgent, world: World,
@@ -71,15 +78,22 @@ def play(config: ExperimentConfig, spec: PolicySpec, agent: WorldAgent, world: W
         r += 1
     held_out = np.random.default_rng([seed, 2])
     decisions = np.zeros(EVAL_SESSIONS)
+    exposure = np.zeros((EVAL_SESSIONS, world.n_items))
+    merit = np.zeros(world.n_items)
+    weights = np.asarray(world.position_bias, dtype=np.float64)
 
     def count(step: Step) -> None:
         decisions[step.session] += 1
+        slate = step.decision.slate
+        np.add.at(exposure, (np.repeat(step.session, slate.shape[1]), slate.ravel()),
+                  np.tile(weights, slate.shape[0]))
+        merit[:] += np.where(world.eligible(step.state), world.item_value(step.state), 0.0).sum(axis=0)
 
     eval_rewards = rollout(world, agent, EVAL_SESSIONS, held_out, on_step=count)
     frame = pd.DataFrame(rows)
     frame.insert(0, "seed", seed)
     frame.insert(0, "policy", spec.label)
-    return TaskResult(spec.label, seed, frame, eval_rewards, decisions)
+    return TaskResult(spec.label, seed, frame, eval_rewards, decisions, exposure, merit)
 
 
 def run_task(config: ExperimentConfig, policy_index: int, seed: int) -> TaskResult:

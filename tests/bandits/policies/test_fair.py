@@ -111,7 +111,7 @@ def test_bad_bounds_name_the_parameter() -> None:
     with pytest.raises(PolicyError, match="score policy"):
         FairExposure(10, 2, 0, base="linear_ts", category=category)
     with pytest.raises(PolicyError, match="category"):
-        FairExposure(10, 2, 0, base="popularity")
+        FairExposure(10, 2, 0, base="popularity", category=None)
 
 
 def test_boosts_move_exposure_toward_a_minimum_by_hand() -> None:
