@@ -59,6 +59,23 @@ def item_exposure(slate: IntArray, n_items: int, weights: FloatArray) -> FloatAr
     return out
 
 
+def expected_exposure(action_dist: FloatArray, weights: FloatArray) -> FloatArray:
+    """Mean expected exposure of every item per decision, shape (n_items,).
+
+    Args:
+        action_dist: shape (n, n_items, k), each item's probability at each slot.
+        weights: shape (k,), weight of each slot.
+    """
+    dist = np.asarray(action_dist, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if dist.ndim != 3 or dist.shape[2] != w.shape[0]:
+        raise PolicyError(f"`action_dist` must have shape (n, n_items, {w.shape[0]}), found {dist.shape}.")
+    if dist.shape[0] == 0:
+        return np.zeros(dist.shape[1])
+    out: FloatArray = (dist @ w).mean(axis=0)
+    return out
+
+
 def gini(values: FloatArray) -> float:
     """Gini coefficient of non-negative values (0: all equal; (m - 1) / m: one holds everything)."""
     x = np.sort(np.asarray(values, dtype=np.float64))

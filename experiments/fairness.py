@@ -115,13 +115,6 @@ def exposure_of_results(results: Sequence[Any], group: Sequence[object] | npt.ND
     return out
 
 
-def expected_exposure(action_dist: FloatArray, weights: FloatArray) -> FloatArray:
-    """Mean expected exposure of every item per decision, shape (n_items,), from (n, n_items, k) marginals."""
-    dist = np.asarray(action_dist, dtype=np.float64)
-    out: FloatArray = (dist @ np.asarray(weights, dtype=np.float64)).mean(axis=0)
-    return out
-
-
 def _ratio_range(report: ExposureReport) -> tuple[float, float]:
     if report.merit_ratio is None or not np.any(np.isfinite(report.merit_ratio)):
         return float("nan"), float("nan")

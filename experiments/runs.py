@@ -233,10 +233,11 @@ def compare_section(report: Report, config: ExperimentConfig, *, engine: Engine 
     Every estimate's warnings (ESS, weights, clipping to the reward's range) and each
     policy's recommendation appear in the section and in the summary.
     """
-    from experiments.compare import compare, disagreements
+    from experiments.compare import compare_with_exposure, disagreements
 
     start = time.perf_counter()
-    table = compare(config, engine=engine, progress=progress)
+    comparison = compare_with_exposure(config, engine=engine, progress=progress)
+    table = comparison.table
     flags = disagreements(table)
     has_truth = bool(table["truth"].notna().any())
     unit = f"{config.data.reward} per decision"
@@ -282,7 +283,33 @@ def compare_section(report: Report, config: ExperimentConfig, *, engine: Engine 
             "estimates": {str(r["estimator"]): {k: r[k] for k in keys} for r in group.to_dict("records")},
         }
     out["warnings"] = list(sec.warnings)
+    out["exposure"] = _compare_exposure(report, comparison.exposure, has_truth)
     return out
+
+
+def _compare_exposure(report: Report, exposure: dict[str, Any], has_truth: bool) -> dict[str, Any]:
+    """The offline comparison's exposure section: each policy's expected exposure on the log."""
+    from experiments.fairness import group_table, overview_table
+
+    if not exposure:
+        return {}
+    sec = report.section("Fairness of exposure on the logged decisions (expected)")
+    first = next(iter(exposure.values()))
+    weights = ", ".join(f"{w:.2f}" for w in first.weights)
+    sec.text.append(
+        "How each evaluated policy would share exposure on the logged decisions, in expectation: an "
+        "item's exposure is its probability at each slot (the policy's action distribution) times the "
+        f"slot weight ({weights}: " + ("the world's examination probabilities" if has_truth else
+                                        "the DCG discount, since a log does not know examination") +
+        "), averaged over the decisions; groups are the catalog's categories. 'Never shown' counts items "
+        "with zero probability everywhere." + (" Exposure / merit divides a group's exposure share by its "
+                                               "share of the eligible items' expected reward." if has_truth
+                                               else ""))
+    sec.tables.append(("Expected exposure per policy", overview_table(exposure)))
+    sec.tables.append(("Expected exposure share per group", group_table(exposure)))
+    return {"kind": "expected, from the action distributions on the logged decisions",
+            "slot_weights": [float(w) for w in first.weights], "group_by": "category",
+            "policies": {label: rep.to_json() for label, rep in exposure.items()}}
 
 
 def run(config: ExperimentConfig, out_dir: str | Path, *, simulate: bool = True, compare: bool = True,
