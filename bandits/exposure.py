@@ -98,6 +98,8 @@ class ExposureReport:
         group_exposure: shape (n_groups,), mean exposure per decision of each group.
         group_share: shape (n_groups,), each group's share of all exposure.
         gini: Gini coefficient of the item exposures (over the whole catalog).
+        group_gini: Gini coefficient of the group exposures per item of the group (a group's
+            exposure divided by its size, so groups of different sizes compare fairly).
         never_shown: share of catalog items with no exposure at all.
         merit_share: shape (n_groups,), each group's share of merit, or None without merit.
         merit_ratio: shape (n_groups,), exposure share / merit share (1 is fair), or None;
@@ -111,6 +113,7 @@ class ExposureReport:
     group_exposure: FloatArray
     group_share: FloatArray
     gini: float
+    group_gini: float
     never_shown: float
     merit_share: FloatArray | None
     merit_ratio: FloatArray | None
@@ -120,7 +123,7 @@ class ExposureReport:
         """A JSON-ready summary (per group; the item vector is summarised by its Gini)."""
         out: dict[str, object] = {
             "n_decisions": self.n_decisions, "position_weights": [float(w) for w in self.weights],
-            "gini": self.gini, "never_shown_share": self.never_shown,
+            "gini": self.gini, "group_gini": self.group_gini, "never_shown_share": self.never_shown,
             "groups": {g: {"exposure": float(e), "share": float(s)} for g, e, s in
                        zip(self.groups, self.group_exposure, self.group_share, strict=True)}}
         if self.merit_ratio is not None and self.merit_share is not None:
@@ -196,5 +199,7 @@ def report_from_items(exposure: FloatArray, group: Sequence[object] | npt.NDArra
             ratio = np.where(merit_share > 0, share / np.where(merit_share > 0, merit_share, 1.0), np.nan)
     return ExposureReport(weights=np.asarray(weights, dtype=np.float64), item_exposure=exp_item,
                           groups=tuple(str(n) for n in names), group_exposure=g_exp, group_share=share,
-                          gini=gini(exp_item), never_shown=float(np.mean(exp_item == 0)),
+                          gini=gini(exp_item),
+                          group_gini=gini(g_exp / np.bincount(index, minlength=names.shape[0])),
+                          never_shown=float(np.mean(exp_item == 0)),
                           merit_share=merit_share, merit_ratio=ratio, n_decisions=int(n_decisions))

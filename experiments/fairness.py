@@ -4,7 +4,8 @@ Every simulation report measures, on each policy's held-out sessions, the
 position-weighted exposure of every item and every group of items (the world's
 categories), its Gini coefficient, the share of items never shown and each
 group's exposure relative to its merit (:mod:`bandits.exposure`; Singh and
-Joachims 2018). The Gini's 95% interval is a bootstrap over held-out sessions.
+Joachims 2018). The Ginis' 95% intervals are bootstraps over the units measured (held-out sessions,
+or rounds of the online run).
 The section ends with the trade-off plot: reward per session against the
 exposure Gini of every policy, both with 95% intervals. A config that sweeps the
 strength of a ``fair_exposure`` constraint (``experiments/configs/fairness.toml``)
@@ -36,25 +37,32 @@ N_BOOTSTRAP = 200
 
 @dataclass(frozen=True, slots=True)
 class PolicyExposure:
-    """How one policy shared exposure on its held-out sessions.
+    """How one policy shared exposure over a set of units (held-out sessions, or rounds of the run).
 
     Attributes:
         label: the policy's label.
-        report: exposure per item and group, Gini, never-shown share, exposure-to-merit.
-        gini_low: lower end of the Gini's 95% bootstrap interval (over held-out sessions).
-        gini_high: upper end of the interval.
+        report: exposure per item and group, Ginis, never-shown share, exposure-to-merit.
+        gini_low: lower end of the item Gini's 95% bootstrap interval (over the units).
+        gini_high: upper end of that interval.
+        group_gini_low: lower end of the group Gini's 95% bootstrap interval.
+        group_gini_high: upper end of that interval.
+        unit: what the bootstrap resamples ("held-out session", "round of the online run").
     """
 
     label: str
     report: ExposureReport
     gini_low: float
     gini_high: float
+    group_gini_low: float
+    group_gini_high: float
+    unit: str
 
     def to_json(self) -> dict[str, Any]:
-        """The report's JSON summary with the Gini's interval."""
-        return self.report.to_json() | {"gini_interval": [self.gini_low, self.gini_high],
-                                        "gini_interval_method": f"bootstrap over held-out sessions "
-                                                                f"({N_BOOTSTRAP} resamples)"}
+        """The report's JSON summary with the Ginis' intervals."""
+        return self.report.to_json() | {
+            "gini_interval": [self.gini_low, self.gini_high],
+            "group_gini_interval": [self.group_gini_low, self.group_gini_high],
+            "interval_method": f"basic bootstrap over {self.unit}s ({N_BOOTSTRAP} resamples)"}
 
 
 def row_gini(values: FloatArray) -> FloatArray:
@@ -69,50 +77,97 @@ def row_gini(values: FloatArray) -> FloatArray:
     return out
 
 
-def session_exposure(label: str, exposure: FloatArray, decisions: FloatArray, merit: FloatArray,
-                     group: Sequence[object] | npt.NDArray[np.generic], weights: FloatArray,
-                     seed: int = 0) -> PolicyExposure:
-    """The exposure summary of one policy from its held-out sessions.
+def unit_exposure(label: str, exposure: FloatArray, decisions: FloatArray, merit: FloatArray,
+                  group: Sequence[object] | npt.NDArray[np.generic], weights: FloatArray, *,
+                  unit: str = "held-out session", seed: int = 0) -> PolicyExposure:
+    """The exposure summary of one policy from per-unit exposure sums.
 
     Args:
         label: the policy's label.
-        exposure: shape (sessions, n_items), each session's summed exposure of each item.
-        decisions: shape (sessions,), decisions of each session.
+        exposure: shape (units, n_items), each unit's summed exposure of each item.
+        decisions: shape (units,), decisions of each unit.
         merit: shape (n_items,), each item's merit summed over the decisions.
         group: shape (n_items,), each item's group.
         weights: shape (k,), the slot weights.
+        unit: what a row is (for the interval's description).
         seed: seed of the bootstrap.
     """
     n = float(decisions.sum())
     report = report_from_items(exposure.sum(axis=0) / max(n, 1.0), group, weights, int(n),
                                merit=merit / max(n, 1.0))
     rng = np.random.default_rng([seed, 17])
-    counts = rng.multinomial(exposure.shape[0], np.full(exposure.shape[0], 1.0 / exposure.shape[0]),
-                             size=N_BOOTSTRAP).astype(np.float64)
-    boot = row_gini(counts @ exposure)
-    low, high = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
-    return PolicyExposure(label, report, low, high)
+    units = exposure.shape[0]
+    counts = rng.multinomial(units, np.full(units, 1.0 / units), size=N_BOOTSTRAP).astype(np.float64)
+    boot = counts @ exposure
+    _, index = np.unique(np.asarray([str(g) for g in group]), return_inverse=True)
+    member = np.zeros((exposure.shape[1], len(report.groups)))
+    member[np.arange(exposure.shape[1]), index] = 1.0
+    per_item = (boot @ member) / member.sum(axis=0)
+    lo, hi = _basic_interval(report.gini, row_gini(boot))
+    glo, ghi = _basic_interval(report.group_gini, row_gini(per_item))
+    return PolicyExposure(label, report, lo, hi, glo, ghi, unit)
+
+
+def _basic_interval(estimate: float, boot: FloatArray) -> tuple[float, float]:
+    """The basic (reflected) bootstrap 95% interval, clipped to [0, 1].
+
+    A Gini of resampled units is biased upward (repeated units concentrate exposure); the basic
+    interval ``[2 g - q_97.5, 2 g - q_2.5]`` reflects that bias instead of adding it.
+    """
+    q_low, q_high = (float(q) for q in np.quantile(boot, [0.025, 0.975]))
+    return max(0.0, 2 * estimate - q_high), min(1.0, 2 * estimate - q_low)
 
 
 def exposure_of_results(results: Sequence[Any], group: Sequence[object] | npt.NDArray[np.generic],
-                        weights: FloatArray) -> dict[str, PolicyExposure]:
-    """Per policy label, the exposure of its held-out sessions over all seeds.
+                        weights: FloatArray, *, held_out: bool) -> dict[str, PolicyExposure]:
+    """Per policy label, its exposure over all seeds: on the held-out sessions, or during the run.
 
     Args:
         results: :class:`experiments.simulate.TaskResult` of every run (with exposures).
         group: shape (n_items,), each item's group.
         weights: shape (k,), the slot weights the exposures were summed with.
+        held_out: the frozen policy's held-out sessions (True) or the rounds of the online run,
+            where a policy that adapts (``fair_exposure``'s boosts) keeps adapting (False).
     """
     out = {}
     for label in dict.fromkeys(r.label for r in results):
-        mine = [r for r in results if r.label == label and r.eval_exposure is not None]
+        if held_out:
+            mine = [r for r in results if r.label == label and r.eval_exposure is not None]
+            parts = [(r.eval_exposure, r.eval_decisions, r.eval_merit) for r in mine]
+        else:
+            mine = [r for r in results if r.label == label and r.run_exposure is not None]
+            parts = [(r.run_exposure, r.rounds["decisions"].to_numpy(dtype=np.float64), r.run_merit)
+                     for r in mine]
         if not mine:
             continue
-        out[label] = session_exposure(label, np.concatenate([r.eval_exposure for r in mine]),
-                                      np.concatenate([r.eval_decisions for r in mine]),
-                                      np.sum([r.eval_merit for r in mine], axis=0), group, weights,
-                                      seed=int(mine[0].seed))
+        out[label] = unit_exposure(label, np.concatenate([p[0] for p in parts]),
+                                   np.concatenate([p[1] for p in parts]),
+                                   np.sum([p[2] for p in parts], axis=0),
+                                   group, weights, unit="held-out session" if held_out else
+                                   "round of the online run", seed=int(mine[0].seed))
     return out
+
+
+def run_values(results: Sequence[Any], level: float = 0.95) -> pd.DataFrame:
+    """Reward per session of each policy over its online run (all rounds, all seeds), with an interval.
+
+    The mean is total reward over total sessions; its interval treats the rounds as batches
+    (the ratio's standard error by the delta method over rounds), the unit the Gini's bootstrap
+    resamples too.
+    """
+    from scipy import stats
+
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    rows = []
+    for label in dict.fromkeys(r.label for r in results):
+        frame = pd.concat([r.rounds for r in results if r.label == label], ignore_index=True)
+        reward, sessions = frame["reward"].to_numpy(float), frame["sessions"].to_numpy(float)
+        mean = float(reward.sum() / sessions.sum())
+        resid = (reward - mean * sessions) / sessions.mean()
+        se = float(resid.std(ddof=1) / np.sqrt(resid.size)) if resid.size > 1 else float("nan")
+        rows.append({"policy": label, "value": mean, "low": mean - z * se, "high": mean + z * se,
+                     "rounds": int(resid.size)})
+    return pd.DataFrame(rows)
 
 
 def _ratio_range(report: ExposureReport) -> tuple[float, float]:
@@ -122,15 +177,18 @@ def _ratio_range(report: ExposureReport) -> tuple[float, float]:
     return float(finite.min()), float(finite.max())
 
 
-def overview_table(reports: dict[str, ExposureReport], gini_interval: dict[str, tuple[float, float]]
-                   | None = None) -> pd.DataFrame:
-    """One row per policy: Gini (with its interval when known), never-shown share, merit ratios."""
+def overview_table(reports: dict[str, PolicyExposure] | dict[str, ExposureReport]) -> pd.DataFrame:
+    """One row per policy: Ginis (with intervals when measured over units), never shown, merit ratios."""
     rows = []
-    for label, rep in reports.items():
+    for label, entry in reports.items():
+        rep = entry.report if isinstance(entry, PolicyExposure) else entry
         low, high = _ratio_range(rep)
-        gini = (format_interval(rep.gini, *gini_interval[label]) if gini_interval and label in gini_interval
-                else f"{rep.gini:.3f}")
-        rows.append({"policy": label, "exposure Gini over items": gini,
+        if isinstance(entry, PolicyExposure):
+            item = format_interval(rep.gini, entry.gini_low, entry.gini_high)
+            grp = format_interval(rep.group_gini, entry.group_gini_low, entry.group_gini_high)
+        else:
+            item, grp = f"{rep.gini:.3f}", f"{rep.group_gini:.3f}"
+        rows.append({"policy": label, "Gini over items": item, "Gini over categories": grp,
                      "items never shown": f"{rep.never_shown:.1%}",
                      "largest group share": f"{rep.group_share.max():.1%}",
                      "smallest group share": f"{rep.group_share.min():.1%}",
@@ -151,47 +209,62 @@ def group_table(reports: dict[str, ExposureReport]) -> pd.DataFrame:
     return table
 
 
-def exposure_section(report: Report, exposures: dict[str, PolicyExposure], values: pd.DataFrame,
+def exposure_section(report: Report, during_run: dict[str, PolicyExposure],
+                     held_out: dict[str, PolicyExposure], values: pd.DataFrame,
                      reward: str) -> dict[str, Any]:
     """Add the simulation's exposure section (tables and the trade-off plot); return its summary.
 
     Args:
         report: the report under construction.
-        exposures: per policy label, its held-out exposure.
-        values: :func:`experiments.simulate.value_table` (reward per session with intervals).
+        during_run: per policy label, its exposure over the rounds of the online run.
+        held_out: per policy label, its exposure on the held-out sessions (frozen).
+        values: :func:`run_values` (reward per session of the online run, with intervals).
         reward: the reward's name (for the axis).
     """
     from experiments import plots
 
     sec = report.section("Fairness of exposure")
-    first = next(iter(exposures.values())).report
+    first = next(iter(during_run.values())).report
     weights = ", ".join(f"{w:.2f}" for w in first.weights)
     sec.text.append(
-        "How each policy shared exposure on its held-out sessions. An item shown at a slot gets the "
-        f"slot's examination probability ({weights}) as exposure; a group is a category of the catalog. "
-        "The Gini coefficient is over all items (0: every item equally exposed; near 1: a few items "
-        "get it all), with a 95% bootstrap interval over held-out sessions. Exposure / merit is a "
-        "group's share of exposure over its share of merit (the expected reward of its eligible items "
-        "on an examined slot, Singh and Joachims 2018): 1 is exposure in proportion to merit, below 1 "
-        "a group is shown less than it deserves.")
-    reports = {label: e.report for label, e in exposures.items()}
-    sec.tables.append(("Exposure per policy", overview_table(
-        reports, {label: (e.gini_low, e.gini_high) for label, e in exposures.items()})))
-    sec.tables.append(("Exposure share and exposure / merit per group", group_table(reports)))
-    frame = tradeoff_frame(exposures, values)
-    sec.figures.append(("fairness_tradeoff", f"{reward} per session against the exposure Gini over items, "
-                        "each with its 95% interval (left is fairer, up earns more)",
-                        plots.tradeoff(frame, xlabel="exposure Gini over items",
-                                       ylabel=f"{reward} per session")))
+        "How each policy shared exposure. An item shown at a slot gets the slot's examination "
+        f"probability ({weights}) as exposure; a group is a category of the catalog. The item Gini is "
+        "over all items (0: every item equally exposed; near 1: a few items get it all); the group Gini "
+        "is over the categories' exposure per item. Exposure / merit is a group's share of exposure "
+        "over its share of merit (the expected reward of its eligible items on an examined slot; Singh "
+        "and Joachims 2018): 1 is exposure in proportion to merit, below 1 a group is shown less than "
+        "it deserves. The Ginis' 95% intervals are basic bootstraps over the units measured.")
+    sec.text.append(
+        "The first tables are measured over the online run, while every policy learns: that is what a "
+        "served policy shows, and where fair_exposure's bounds hold (they are amortised: its boosts "
+        "keep adjusting to the exposure it has given). The last table is the frozen policy on the "
+        "held-out sessions, where the boosts no longer move and the bounds need not hold.")
+    run_reports = {label: e.report for label, e in during_run.items()}
+    sec.tables.append(("Exposure per policy during the online run", overview_table(during_run)))
+    sec.tables.append(("Exposure share and exposure / merit per group during the online run",
+                       group_table(run_reports)))
+    sec.tables.append(("Exposure per policy on the held-out sessions (frozen)", overview_table(held_out)))
+    frame = tradeoff_frame(during_run, values)
+    sec.figures.append(("fairness_tradeoff", f"{reward} per session against the exposure Gini over "
+                        "categories, during the online run, each with its 95% interval (left is fairer, "
+                        "up earns more)",
+                        plots.tradeoff(frame, xlabel="exposure Gini over categories (per item)",
+                                       ylabel=f"{reward} per session (online run)",
+                                       title="95% intervals over rounds of the online run: reward by the "
+                                             "delta method, Gini by basic bootstrap")))
     return {"slot_weights": [float(w) for w in first.weights], "group_by": "category",
-            "policies": {label: e.to_json() for label, e in exposures.items()},
+            "during_run": {label: e.to_json() for label, e in during_run.items()},
+            "held_out": {label: e.to_json() for label, e in held_out.items()},
+            "policies": {label: e.to_json() for label, e in during_run.items()},
             "tradeoff": frame.to_dict("records")}
 
 
 def tradeoff_frame(exposures: dict[str, PolicyExposure], values: pd.DataFrame) -> pd.DataFrame:
-    """Per policy: reward per session and exposure Gini, each with its 95% interval."""
+    """Per policy: reward per session and the group and item exposure Ginis, each with its 95% interval."""
     by_label = {str(r["policy"]): r for r in values.to_dict("records")}
-    rows = [{"policy": label, "gini": e.report.gini, "gini_low": e.gini_low, "gini_high": e.gini_high,
-             "value": float(by_label[label]["value"]), "low": float(by_label[label]["low"]),
-             "high": float(by_label[label]["high"])} for label, e in exposures.items() if label in by_label]
+    rows = [{"policy": label, "gini": e.report.group_gini, "gini_low": e.group_gini_low,
+             "gini_high": e.group_gini_high, "item_gini": e.report.gini, "item_gini_low": e.gini_low,
+             "item_gini_high": e.gini_high, "value": float(by_label[label]["value"]),
+             "low": float(by_label[label]["low"]), "high": float(by_label[label]["high"])}
+            for label, e in exposures.items() if label in by_label]
     return pd.DataFrame(rows)

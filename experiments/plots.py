@@ -215,13 +215,15 @@ def rate_by_position(rates: pd.DataFrame, ylabel: str = "click rate") -> Figure:
     return fig
 
 
-def tradeoff(frame: pd.DataFrame, xlabel: str = "exposure Gini", ylabel: str = "value") -> Figure:
+def tradeoff(frame: pd.DataFrame, xlabel: str = "exposure Gini", ylabel: str = "value",
+             title: str = "95% intervals") -> Figure:
     """One point per policy at (Gini, value) with both 95% intervals as error bars, labelled.
 
     Args:
         frame: columns ``policy``, ``gini``, ``gini_low``, ``gini_high``, ``value``, ``low``, ``high``.
         xlabel: what the Gini is over.
         ylabel: the value's name and unit.
+        title: the figure's title (how the intervals were made).
     """
     _require(frame, ["policy", "gini", "gini_low", "gini_high", "value", "low", "high"], "tradeoff")
     fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
@@ -236,5 +238,5 @@ def tradeoff(frame: pd.DataFrame, xlabel: str = "exposure Gini", ylabel: str = "
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     _legend_outside(fig, ax)
-    fig.suptitle("95% intervals: value over held-out sessions, Gini by bootstrap", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     return fig

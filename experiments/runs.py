@@ -188,14 +188,15 @@ def simulate_section(report: Report, config: ExperimentConfig, out_dir: Path, *,
 def _simulate_exposure(report: Report, config: ExperimentConfig, results: list[Any],
                        values: pd.DataFrame) -> dict[str, Any]:
     """The exposure section of an online simulation (:mod:`experiments.fairness`); its summary."""
-    from experiments.fairness import exposure_of_results, exposure_section
+    from experiments.fairness import exposure_of_results, exposure_section, run_values
     from experiments.worlds import build_world
 
     world = build_world(config.data)
-    exposures = exposure_of_results(results, world.catalog.category, world.position_bias)
-    if not exposures:
+    during = exposure_of_results(results, world.catalog.category, world.position_bias, held_out=False)
+    held = exposure_of_results(results, world.catalog.category, world.position_bias, held_out=True)
+    if not during:
         return {}
-    return exposure_section(report, exposures, values, config.data.reward)
+    return exposure_section(report, during, held, run_values(results), config.data.reward)
 
 
 def _ope_display(table: pd.DataFrame, has_truth: bool, unit: str) -> pd.DataFrame:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, request
 
 from serving import rollout
 from serving.config import ABExperimentConfig
 from serving.errors import InvalidField, NotFound
+from serving.exposure import arm_exposure
 from serving.privacy import noisy_release
 from serving.service import require_admin, service
 from serving.traffic import change_split, check_weights
@@ -54,6 +56,8 @@ def get_experiment(name: str) -> tuple[dict[str, Any], int]:
     shown = page[:limit]
     answer = report.to_json(shown, shown[-1].version if len(page) > len(shown) else None)
     answer["statistics_window"] = statistics_window(svc.cfg.retention_days, svc.cfg.retention_mode)
+    answer["exposure"] = arm_exposure(svc.store.totals().experiment(exp.name), [a.name for a in exp.arms],
+                                      np.asarray(svc.shape.catalog.category), svc.shape.k)
     epsilon = _query_float("epsilon")
     if epsilon is not None:
         answer["noisy"] = _noisy(exp, epsilon, _query_float("reward_range") or float(svc.shape.k))

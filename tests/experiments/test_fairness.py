@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bandits.exposure import expected_exposure, exposure_report, gini, report_from_items
-from experiments.fairness import row_gini, session_exposure
+from experiments.fairness import row_gini, unit_exposure
 from simulator.errors import PolicyError
 
 
@@ -19,7 +19,7 @@ def test_session_sums_give_the_report_of_the_slates() -> None:
     np.add.at(per_session, (np.repeat(session, 2), slates.ravel()), np.tile(weights, 4))
     merit = np.array([0.4, 0.4, 0.1, 0.1, 0.0]) * 4  # summed over the 4 decisions
     groups = ["a", "a", "b", "b", "c"]
-    got = session_exposure("p", per_session, np.array([2.0, 1.0, 1.0]), merit, groups, weights)
+    got = unit_exposure("p", per_session, np.array([2.0, 1.0, 1.0]), merit, groups, weights)
     want = exposure_report(slates, 5, groups, examination=weights, merit=merit / 4)
     np.testing.assert_allclose(got.report.item_exposure, want.item_exposure)
     np.testing.assert_allclose(got.report.group_share, want.group_share)
