@@ -184,14 +184,15 @@ class FairExposure(SlatePolicy):
     # ------------------------------------------------------------ hooks
     def _select(self, context: FloatArray, eligible: BoolArray | None,
                 required: BoolArray | None) -> SlateDecision:
-        slate, pscore, pscore_item, _ = plackett_luce_slates(self._rng, self._logits(context), self.k,
-                                                             eligible, required, self._order, self.n_draws)
-        return SlateDecision(slate, pscore, pscore_item)
+        slate, pscore, pscore_item, used = plackett_luce_slates(self._rng, self._logits(context), self.k,
+                                                                eligible, required, self._order, self.n_draws)
+        return SlateDecision(slate, pscore, pscore_item, n_draws=used)
 
     def _action_dist(self, context: FloatArray, eligible: BoolArray | None,
                      required: BoolArray | None, n_draws: int | None) -> FloatArray:
+        d = self.n_draws if n_draws is None else check_int("n_draws", n_draws, low=1)
         dist, _ = plackett_luce_dist(self._rng, self._logits(context), self.k, eligible, required,
-                                     self._order, n_draws or self.n_draws)
+                                     self._order, d)
         return dist
 
     def _update(self, feedback: Feedback) -> None:
