@@ -59,6 +59,23 @@ def item_exposure(slate: IntArray, n_items: int, weights: FloatArray) -> FloatAr
     return out
 
 
+def expected_exposure(action_dist: FloatArray, weights: FloatArray) -> FloatArray:
+    """Mean expected exposure of every item per decision, shape (n_items,).
+
+    Args:
+        action_dist: shape (n, n_items, k), each item's probability at each slot.
+        weights: shape (k,), weight of each slot.
+    """
+    dist = np.asarray(action_dist, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if dist.ndim != 3 or dist.shape[2] != w.shape[0]:
+        raise PolicyError(f"`action_dist` must have shape (n, n_items, {w.shape[0]}), found {dist.shape}.")
+    if dist.shape[0] == 0:
+        return np.zeros(dist.shape[1])
+    out: FloatArray = (dist @ w).mean(axis=0)
+    return out
+
+
 def gini(values: FloatArray) -> float:
     """Gini coefficient of non-negative values (0: all equal; (m - 1) / m: one holds everything)."""
     x = np.sort(np.asarray(values, dtype=np.float64))
@@ -81,6 +98,8 @@ class ExposureReport:
         group_exposure: shape (n_groups,), mean exposure per decision of each group.
         group_share: shape (n_groups,), each group's share of all exposure.
         gini: Gini coefficient of the item exposures (over the whole catalog).
+        group_gini: Gini coefficient of the group exposures per item of the group (a group's
+            exposure divided by its size, so groups of different sizes compare fairly).
         never_shown: share of catalog items with no exposure at all.
         merit_share: shape (n_groups,), each group's share of merit, or None without merit.
         merit_ratio: shape (n_groups,), exposure share / merit share (1 is fair), or None;
@@ -94,6 +113,7 @@ class ExposureReport:
     group_exposure: FloatArray
     group_share: FloatArray
     gini: float
+    group_gini: float
     never_shown: float
     merit_share: FloatArray | None
     merit_ratio: FloatArray | None
@@ -103,7 +123,7 @@ class ExposureReport:
         """A JSON-ready summary (per group; the item vector is summarised by its Gini)."""
         out: dict[str, object] = {
             "n_decisions": self.n_decisions, "position_weights": [float(w) for w in self.weights],
-            "gini": self.gini, "never_shown_share": self.never_shown,
+            "gini": self.gini, "group_gini": self.group_gini, "never_shown_share": self.never_shown,
             "groups": {g: {"exposure": float(e), "share": float(s)} for g, e, s in
                        zip(self.groups, self.group_exposure, self.group_share, strict=True)}}
         if self.merit_ratio is not None and self.merit_share is not None:
@@ -134,7 +154,30 @@ def exposure_report(slate: IntArray, n_items: int, group: Sequence[object] | npt
     s = np.asarray(slate, dtype=np.int64)
     k = s.shape[1] if s.ndim == 2 else 0
     w = position_weights(k, examination)
-    exp_item = item_exposure(s, n_items, w)
+    return report_from_items(item_exposure(s, n_items, w), group, w, int(s.shape[0]), merit=merit)
+
+
+def report_from_items(exposure: FloatArray, group: Sequence[object] | npt.NDArray[np.generic],
+                      weights: FloatArray, n_decisions: int, *,
+                      merit: FloatArray | None = None) -> ExposureReport:
+    """The :class:`ExposureReport` of known per-item exposures (measured, or expected from marginals).
+
+    Args:
+        exposure: shape (n_items,), mean position-weighted exposure of each item per decision
+            (for example ``action_dist @ weights`` averaged over decisions: the expected exposure).
+        group: shape (n_items,), each item's group.
+        weights: shape (k,), the slot weights the exposures were computed with.
+        n_decisions: decisions the exposures average over.
+        merit: shape (n_items,), each item's expected relevance, or None.
+
+    Raises:
+        PolicyError: shapes or values that do not fit, naming the argument.
+    """
+    exp_item = np.asarray(exposure, dtype=np.float64)
+    n_items = exp_item.shape[0] if exp_item.ndim == 1 else -1
+    if n_items < 0 or not np.all(np.isfinite(exp_item)) or np.any(exp_item < 0):
+        raise PolicyError(f"`exposure` must be one non-negative number per item, found shape "
+                          f"{exp_item.shape}.")
     labels = np.asarray([str(g) for g in group])
     if labels.shape != (n_items,):
         raise PolicyError(f"`group` must name the group of each of the {n_items} items, found "
@@ -154,7 +197,9 @@ def exposure_report(slate: IntArray, n_items: int, group: Sequence[object] | npt
         merit_share = g_merit / merit_total if merit_total > 0 else np.zeros(g_merit.shape[0])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(merit_share > 0, share / np.where(merit_share > 0, merit_share, 1.0), np.nan)
-    return ExposureReport(weights=w, item_exposure=exp_item, groups=tuple(str(n) for n in names),
-                          group_exposure=g_exp, group_share=share, gini=gini(exp_item),
-                          never_shown=float(np.mean(exp_item == 0)), merit_share=merit_share,
-                          merit_ratio=ratio, n_decisions=int(s.shape[0]))
+    return ExposureReport(weights=np.asarray(weights, dtype=np.float64), item_exposure=exp_item,
+                          groups=tuple(str(n) for n in names), group_exposure=g_exp, group_share=share,
+                          gini=gini(exp_item),
+                          group_gini=gini(g_exp / np.bincount(index, minlength=names.shape[0])),
+                          never_shown=float(np.mean(exp_item == 0)),
+                          merit_share=merit_share, merit_ratio=ratio, n_decisions=int(n_decisions))

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from bandits.exposure import ExposureReport, expected_exposure, position_weights, report_from_items
 from bandits.ope import estimate_all
 from bandits.ope.recommend import recommend
 from bandits.policy import Feedback, make_policy
@@ -43,11 +44,29 @@ class ComparisonLog:
         log: the logged decisions (``n`` rows, in the order they were made: step by step).
         action_dist: per policy label, shape (n, n_items, k): its probability of each item at each slot.
         truth: per policy label, shape (n,): its exact expected reward at each logged decision.
+        merit: shape (n_items,), each item's expected reward on an examined slot averaged over the
+            logged decisions (0 where it was not eligible): its merit for the exposure measures.
     """
 
     log: SlateLog
     action_dist: dict[str, FloatArray]
     truth: dict[str, FloatArray]
+    merit: FloatArray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """An offline comparison's estimates and how each evaluated policy would share exposure.
+
+    Attributes:
+        table: one row per (policy, estimator), as :func:`compare` returns it.
+        exposure: per policy label, its expected exposure on the logged decisions (its action
+            distribution times the slot weights: the world's examination probabilities, or the
+            DCG discount on a log), with merit when a world knows it.
+    """
+
+    table: pd.DataFrame
+    exposure: dict[str, ExposureReport]
 
 
 class TruthRecorder(LogRecorder):
@@ -63,6 +82,8 @@ class TruthRecorder(LogRecorder):
         self.agents = agents
         self.dists: dict[str, list[FloatArray]] = {label: [] for label in agents}
         self.truths: dict[str, list[FloatArray]] = {label: [] for label in agents}
+        self.merit = np.zeros(world.n_items)
+        self.n_decisions = 0
 
     def __call__(self, step: Step) -> None:
         """Record the step's log rows, and each agent's distribution and truth on its states."""
@@ -72,6 +93,8 @@ class TruthRecorder(LogRecorder):
             dist = agent.policy.action_dist(agent.context(world, state), eligible=eligible, required=required)
             self.dists[label].append(dist)
             self.truths[label].append(world.expected_reward_dist(state, dist))
+        self.merit += np.where(eligible, world.item_value(state), 0.0).sum(axis=0)
+        self.n_decisions += state.n
         super().__call__(step)
 
 
@@ -87,7 +110,8 @@ def log_with_truth(world: World, agents: dict[str, WorldAgent], logging_policy: 
     rollout(world, logger_policy, n_sessions, np.random.default_rng([seed, 3]), on_step=recorder)
     log = recorder.to_log(logger_policy.describe(), by_session=False)
     return ComparisonLog(log, {k: np.concatenate(v) for k, v in recorder.dists.items()},
-                         {k: np.concatenate(v) for k, v in recorder.truths.items()})
+                         {k: np.concatenate(v) for k, v in recorder.truths.items()},
+                         recorder.merit / max(recorder.n_decisions, 1))
 
 
 def _train_one(task: tuple[ExperimentConfig, int]) -> WorldAgent:
@@ -119,10 +143,17 @@ def train_agents(config: ExperimentConfig, engine: Engine | None = None, *,
 
 def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine | None = None,
             progress: bool = False) -> pd.DataFrame:
+    """The estimates table of :func:`compare_with_exposure`."""
+    return compare_with_exposure(config, n_bootstrap=n_bootstrap, engine=engine, progress=progress).table
+
+
+def compare_with_exposure(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine | None = None,
+                          progress: bool = False) -> Comparison:
     """Off-policy estimate, interval and truth of each policy by each configured estimator.
 
     Returns:
-        One row per (policy, estimator): ``estimate``, ``low``, ``high``, ``truth``,
+        The estimates and each policy's expected exposure (:class:`Comparison`); the table has
+        one row per (policy, estimator): ``estimate``, ``low``, ``high``, ``truth``,
         ``covered`` (truth inside the interval), ``ess`` (of ``n_weights``), ``max_weight``,
         ``mean_weight``, ``warnings`` (list of str), and the policy's ``recommendation``,
         ``recommended`` (this estimator is the one to trust) and ``reasons``
@@ -135,13 +166,18 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine 
     sample = log_with_truth(world, agents, config.compare.logging_policy, config.compare.log_sessions,
                             config.seeds[0])
     rows = []
+    exposure = {}
+    weights = np.asarray(world.position_bias, dtype=np.float64)
     for label in agents:
         truth = float(sample.truth[label].mean())
         results = estimate_all(sample.log, sample.action_dist[label],
                                estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
                                seed=config.seeds[0], derive_slate_inputs=True)
         rows += _rows(label, sample.log, sample.action_dist[label], results, truth)
-    return pd.DataFrame(rows)
+        exposure[label] = report_from_items(expected_exposure(sample.action_dist[label], weights),
+                                            world.catalog.category, weights, sample.log.n_rounds,
+                                            merit=sample.merit)
+    return Comparison(pd.DataFrame(rows), exposure)
 
 
 def _rows(label: str, log: SlateLog, dist: FloatArray, results: list[Any],
@@ -163,11 +199,13 @@ def _rows(label: str, log: SlateLog, dist: FloatArray, results: list[Any],
             for est in results]
 
 
-def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.DataFrame:
+def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> Comparison:
     """Offline comparison on a log file: learn on its first half, estimate on the second; no truth.
 
     Policies are built for the log's catalog (``k`` = the log's slots on the page)
-    and learn from the first half of the rows in log order; ``truth`` is NaN.
+    and learn from the first half of the rows in log order; ``truth`` is NaN. Expected
+    exposure uses the DCG discount (a log does not know its slots' examination) and the
+    catalog's categories, without merit.
     """
     assert config.data.path is not None  # checked by the config
     log = load_parquet(config.data.path)
@@ -177,6 +215,8 @@ def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.Da
     cut = log.n_rounds // 2
     train, test = log.take(np.arange(cut)), log.take(np.arange(cut, log.n_rounds))
     rows = []
+    exposure = {}
+    weights = position_weights(log.n_positions)
     for spec in config.policies:
         params: dict[str, Any] = {"n_items": log.n_items, "k": log.n_positions,
                                   "dim_context": log.dim_context, "seed": config.seeds[0]}
@@ -186,7 +226,9 @@ def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.Da
         results = estimate_all(test, dist, estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
                                seed=config.seeds[0], derive_slate_inputs=True)
         rows += _rows(spec.label, test, dist, results, float("nan"))
-    return pd.DataFrame(rows)
+        exposure[spec.label] = report_from_items(expected_exposure(dist, weights), log.catalog.category,
+                                                 weights, test.n_rounds)
+    return Comparison(pd.DataFrame(rows), exposure)
 
 
 def disagreements(table: pd.DataFrame) -> list[str]:

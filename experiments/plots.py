@@ -213,3 +213,30 @@ def rate_by_position(rates: pd.DataFrame, ylabel: str = "click rate") -> Figure:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def tradeoff(frame: pd.DataFrame, xlabel: str = "exposure Gini", ylabel: str = "value",
+             title: str = "95% intervals") -> Figure:
+    """One point per policy at (Gini, value) with both 95% intervals as error bars, labelled.
+
+    Args:
+        frame: columns ``policy``, ``gini``, ``gini_low``, ``gini_high``, ``value``, ``low``, ``high``.
+        xlabel: what the Gini is over.
+        ylabel: the value's name and unit.
+        title: the figure's title (how the intervals were made).
+    """
+    _require(frame, ["policy", "gini", "gini_low", "gini_high", "value", "low", "high"], "tradeoff")
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
+    for i, r in enumerate(frame.to_dict("records")):
+        xerr = [[max(r["gini"] - r["gini_low"], 0.0)], [max(r["gini_high"] - r["gini"], 0.0)]]
+        yerr = [[max(r["value"] - r["low"], 0.0)], [max(r["high"] - r["value"], 0.0)]]
+        ax.errorbar([r["gini"]], [r["value"]], xerr=xerr, yerr=yerr, fmt="o", capsize=4, color=f"C{i % 10}",
+                    label=str(r["policy"]))
+        ax.annotate(str(r["policy"]), (r["gini"], r["value"]), textcoords="offset points", xytext=(6, 6),
+                    fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    _legend_outside(fig, ax)
+    fig.suptitle(title, fontsize=10)
+    return fig

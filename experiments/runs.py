@@ -162,8 +162,10 @@ def simulate_section(report: Report, config: ExperimentConfig, out_dir: Path, *,
     sec2.figures.append(("shares", "Cross-sell and up-sell share of clicks and revenue", plots.shares(share)))
     sec2.figures.append(("positions", "Click rate by position (95% interval)",
                          plots.rate_by_position(_position_rates(frame))))
+    fairness = _simulate_exposure(report, config, results, values)
     best = values.iloc[int(np.argmax(values["value"].to_numpy()))]
     return {
+        "exposure": fairness,
         "seconds": round(time.perf_counter() - start, 2),
         "metrics": str(out_dir / "metrics.parquet"),
         "best_policy": str(best["policy"]),
@@ -181,6 +183,20 @@ def simulate_section(report: Report, config: ExperimentConfig, out_dir: Path, *,
         "oracles": oracles,
         "ratio_to_patient": {str(r["policy"]): r["value"] / patient for r in values.to_dict("records")},
     }
+
+
+def _simulate_exposure(report: Report, config: ExperimentConfig, results: list[Any],
+                       values: pd.DataFrame) -> dict[str, Any]:
+    """The exposure section of an online simulation (:mod:`experiments.fairness`); its summary."""
+    from experiments.fairness import exposure_of_results, exposure_section, run_values
+    from experiments.worlds import build_world
+
+    world = build_world(config.data)
+    during = exposure_of_results(results, world.catalog.category, world.position_bias, held_out=False)
+    held = exposure_of_results(results, world.catalog.category, world.position_bias, held_out=True)
+    if not during:
+        return {}
+    return exposure_section(report, during, held, run_values(results), config.data.reward)
 
 
 def _ope_display(table: pd.DataFrame, has_truth: bool, unit: str) -> pd.DataFrame:
@@ -218,10 +234,11 @@ def compare_section(report: Report, config: ExperimentConfig, *, engine: Engine 
     Every estimate's warnings (ESS, weights, clipping to the reward's range) and each
     policy's recommendation appear in the section and in the summary.
     """
-    from experiments.compare import compare, disagreements
+    from experiments.compare import compare_with_exposure, disagreements
 
     start = time.perf_counter()
-    table = compare(config, engine=engine, progress=progress)
+    comparison = compare_with_exposure(config, engine=engine, progress=progress)
+    table = comparison.table
     flags = disagreements(table)
     has_truth = bool(table["truth"].notna().any())
     unit = f"{config.data.reward} per decision"
@@ -267,7 +284,33 @@ def compare_section(report: Report, config: ExperimentConfig, *, engine: Engine 
             "estimates": {str(r["estimator"]): {k: r[k] for k in keys} for r in group.to_dict("records")},
         }
     out["warnings"] = list(sec.warnings)
+    out["exposure"] = _compare_exposure(report, comparison.exposure, has_truth)
     return out
+
+
+def _compare_exposure(report: Report, exposure: dict[str, Any], has_truth: bool) -> dict[str, Any]:
+    """The offline comparison's exposure section: each policy's expected exposure on the log."""
+    from experiments.fairness import group_table, overview_table
+
+    if not exposure:
+        return {}
+    sec = report.section("Fairness of exposure on the logged decisions (expected)")
+    first = next(iter(exposure.values()))
+    weights = ", ".join(f"{w:.2f}" for w in first.weights)
+    sec.text.append(
+        "How each evaluated policy would share exposure on the logged decisions, in expectation: an "
+        "item's exposure is its probability at each slot (the policy's action distribution) times the "
+        f"slot weight ({weights}: " + ("the world's examination probabilities" if has_truth else
+                                        "the DCG discount, since a log does not know examination") +
+        "), averaged over the decisions; groups are the catalog's categories. 'Never shown' counts items "
+        "with zero probability everywhere." + (" Exposure / merit divides a group's exposure share by its "
+                                               "share of the eligible items' expected reward." if has_truth
+                                               else ""))
+    sec.tables.append(("Expected exposure per policy", overview_table(exposure)))
+    sec.tables.append(("Expected exposure share per group", group_table(exposure)))
+    return {"kind": "expected, from the action distributions on the logged decisions",
+            "slot_weights": [float(w) for w in first.weights], "group_by": "category",
+            "policies": {label: rep.to_json() for label, rep in exposure.items()}}
 
 
 def run(config: ExperimentConfig, out_dir: str | Path, *, simulate: bool = True, compare: bool = True,

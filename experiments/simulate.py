@@ -25,7 +25,7 @@ import pandas as pd
 from experiments.agents import WorldAgent
 from experiments.config import ExperimentConfig, PolicySpec
 from experiments.engine import Engine, LocalEngine
-from experiments.online import run_round
+from experiments.online import Learner, RoundMetrics
 from experiments.worlds import build_world
 from simulator.rollout import Step, rollout
 from simulator.world import World
@@ -40,7 +40,14 @@ class TaskResult:
     """What one policy x seed run produced.
 
     ``eval_rewards`` and ``eval_decisions``: shape (EVAL_SESSIONS,), each held-out session's
-    total reward and number of decisions (slates shown).
+    total reward and number of decisions (slates shown). ``eval_exposure``: shape
+    (EVAL_SESSIONS, n_items), each held-out session's position-weighted exposure of every item
+    (the slot weights are the world's examination probabilities, summed over the session's
+    decisions); ``eval_merit``: shape (n_items,), each item's expected reward on an examined slot
+    (``world.item_value``) summed over the held-out decisions where it was eligible (its merit,
+    :mod:`bandits.exposure`). ``run_exposure``: shape (n_rounds, n_items), the same exposure summed
+    over each round of the run (while the policy learns); ``run_merit``: shape (n_items,), merit
+    summed over the run's decisions.
     """
 
     label: str
@@ -48,6 +55,39 @@ class TaskResult:
     rounds: pd.DataFrame
     eval_rewards: FloatArray
     eval_decisions: FloatArray
+    eval_exposure: FloatArray | None = None
+    eval_merit: FloatArray | None = None
+    run_exposure: FloatArray | None = None
+    run_merit: FloatArray | None = None
+
+
+class ExposureWatch(Learner):
+    """An ``on_step`` that adds up each row's position-weighted exposure and merit, then learns.
+
+    Args:
+        world: the world (slot weights: its examination probabilities; merit: ``item_value``).
+        agent: the agent.
+        n_units: rows of :attr:`exposure` (sessions, or 1 for a whole round).
+        learn: also let the policy learn from every step (a round of an online run).
+    """
+
+    def __init__(self, world: World, agent: WorldAgent, n_units: int, *, learn: bool) -> None:
+        super().__init__(world, agent)
+        self.learn = learn
+        self.weights = np.asarray(world.position_bias, dtype=np.float64)
+        self.exposure = np.zeros((n_units, world.n_items))
+        self.merit = np.zeros(world.n_items)
+
+    def __call__(self, step: Step) -> None:
+        """Count the step's exposure (per session when there is one unit per session) and merit."""
+        slate = step.decision.slate
+        unit = step.session if self.exposure.shape[0] > 1 else np.zeros(slate.shape[0], dtype=np.int64)
+        np.add.at(self.exposure, (np.repeat(unit, slate.shape[1]), slate.ravel()),
+                  np.tile(self.weights, slate.shape[0]))
+        world = self.world
+        self.merit += np.where(world.eligible(step.state), world.item_value(step.state), 0.0).sum(axis=0)
+        if self.learn:
+            super().__call__(step)
 
 
 def play(config: ExperimentConfig, spec: PolicySpec, agent: WorldAgent, world: World,
@@ -60,26 +100,36 @@ def play(config: ExperimentConfig, spec: PolicySpec, agent: WorldAgent, world: W
     learn = spec.trainer.online
     rng = np.random.default_rng([seed, 1])
     rows = []
+    run_exposure = []
+    run_merit = np.zeros(world.n_items)
     done = 0
     r = 0
     while done < config.simulate.sessions:
         b = min(config.simulate.batch_sessions, config.simulate.sessions - done)
-        row: dict[str, float | int] = dict(run_round(world, agent, b, rng, learn=learn))
+        watch = ExposureWatch(world, agent, 1, learn=learn)
+        metrics = RoundMetrics(world, b, watch)  # what run_round counts, plus exposure
+        rollout(world, agent, b, rng, on_step=metrics)
+        row: dict[str, float | int] = dict(metrics.totals)
+        run_exposure.append(watch.exposure[0])
+        run_merit += watch.merit
         done += b
         row |= {"round": r, "sessions_seen": done}
         rows.append(row)
         r += 1
     held_out = np.random.default_rng([seed, 2])
     decisions = np.zeros(EVAL_SESSIONS)
+    held_watch = ExposureWatch(world, agent, EVAL_SESSIONS, learn=False)
 
     def count(step: Step) -> None:
         decisions[step.session] += 1
+        held_watch(step)
 
     eval_rewards = rollout(world, agent, EVAL_SESSIONS, held_out, on_step=count)
     frame = pd.DataFrame(rows)
     frame.insert(0, "seed", seed)
     frame.insert(0, "policy", spec.label)
-    return TaskResult(spec.label, seed, frame, eval_rewards, decisions)
+    return TaskResult(spec.label, seed, frame, eval_rewards, decisions, held_watch.exposure, held_watch.merit,
+                      np.asarray(run_exposure), run_merit)
 
 
 def run_task(config: ExperimentConfig, policy_index: int, seed: int) -> TaskResult:

@@ -18,6 +18,7 @@ file its pointer named.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -122,6 +123,9 @@ def build_policy(arm: ArmConfig, shape: ServedShape, experiment: str) -> SlatePo
             policy = SlatePolicy.load(arm.policy_file)
         else:
             params = {"seed": 0, **dict(arm.params)}
+            accepted = inspect.signature(registered_policies()[arm.policy].__init__).parameters
+            if "category" in accepted and accepted["category"].default is inspect.Parameter.empty:
+                params.setdefault("category", [str(c) for c in shape.catalog.category])  # item groups
             policy = make_policy(arm.policy, n_items=shape.n_items, k=shape.k,
                                  dim_context=shape.dim_context, **params)
     except (PolicyError, TypeError) as err:

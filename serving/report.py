@@ -15,8 +15,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from serving import rollout
 from serving.config import ABExperimentConfig
+from serving.exposure import arm_exposure
 from serving.stats import ArmSummary, pvalue_of, summarize
 from serving.store.schema import SERIES_CAP
 from serving.store.totals import ArmTotals
@@ -58,6 +61,8 @@ def experiment_document(svc: Service, exp: ABExperimentConfig, history_limit: in
     answer["guardrails"] = guardrails(exp, report)
     answer["off_policy"] = off_policy(svc, exp)
     answer["statistics_window"] = statistics_window(svc.cfg.retention_days, svc.cfg.retention_mode)
+    answer["exposure"] = arm_exposure(svc.store.totals().experiment(exp.name), [a.name for a in exp.arms],
+                                      np.asarray(svc.shape.catalog.category), svc.shape.k)
     if series:
         answer["series"] = series_document(svc, exp, report)
     return answer

@@ -210,7 +210,8 @@ def fold_totals(totals: Totals, batch: OutcomeBatch, rules: Mapping[str, FoldRul
         batch: what happened since their cursors.
         rules: experiment name -> its control and prior (experiments not listed get sums only).
     """
-    names = set(totals.experiments) | {c[0] for c in batch.counts} | set(batch.experiment.tolist())
+    names = set(totals.experiments) | {c[0] for c in batch.counts} | set(batch.experiment.tolist()) | \
+        {c[0] for c in batch.shown}
     out = {}
     for name in sorted(names):
         old = totals.experiment(name)
@@ -237,7 +238,18 @@ def fold_totals(totals: Totals, batch: OutcomeBatch, rules: Mapping[str, FoldRul
                                    old.arm(rule.control))
                 lam[arm] = max(lam.get(arm, float("-inf")), best)
             lam = {a: v for a, v in lam.items() if np.isfinite(v)}
-        out[name] = ExperimentTotals(arms=arms, splits=splits, max_log_lambda=lam)
+        shown = {a: dict(cells) for a, cells in old.shown.items()}
+        for exp, arm, item, slot, count in batch.shown:
+            if exp == name:
+                cell = shown.setdefault(arm, {})
+                cell[(item, slot)] = cell.get((item, slot), 0) + count
+        item_reward = {a: dict(items) for a, items in old.item_reward.items()}
+        for exp, arm, item, value in batch.item_reward:
+            if exp == name:
+                row_r = item_reward.setdefault(arm, {})
+                row_r[item] = row_r.get(item, 0.0) + value
+        out[name] = ExperimentTotals(arms=arms, splits=splits, max_log_lambda=lam, shown=shown,
+                                     item_reward=item_reward)
     return Totals(totals.decision_cursor, totals.reward_cursor, totals.expired_cursor, out)
 
 

@@ -47,6 +47,8 @@ from simulator.errors import PolicyError
 
 #: largest absolute boost added to a logit (the multipliers themselves are not capped)
 MAX_BOOST = 20.0
+#: the key of ``min_share``/``max_share`` that bounds every group the mapping does not name
+EVERY_GROUP = "*"
 
 
 def _projected_sum(start: FloatArray, steps: FloatArray) -> FloatArray:
@@ -67,11 +69,15 @@ def _shares(name: str, value: Mapping[str, float] | None, groups: tuple[str, ...
         return out
     if not isinstance(value, Mapping):
         raise PolicyError(f"`{name}` must map group names to shares, found {type(value).__name__}.")
-    unknown = sorted(set(map(str, value)) - set(groups))
+    unknown = sorted(set(map(str, value)) - set(groups) - {EVERY_GROUP})
     if unknown:
-        raise PolicyError(f"`{name}` names groups {unknown} that no item has; groups are {list(groups)}.")
+        raise PolicyError(f"`{name}` names groups {unknown} that no item has; groups are {list(groups)} "
+                          f"(or {EVERY_GROUP!r} for every group not named).")
+    if EVERY_GROUP in value:
+        out[:] = check_number(f"{name}[{EVERY_GROUP!r}]", value[EVERY_GROUP], low=0.0, high=1.0)
     for group, share in value.items():
-        out[groups.index(str(group))] = check_number(f"{name}[{group!r}]", share, low=0.0, high=1.0)
+        if group != EVERY_GROUP:
+            out[groups.index(str(group))] = check_number(f"{name}[{group!r}]", share, low=0.0, high=1.0)
     return out
 
 
@@ -85,9 +91,12 @@ class FairExposure(SlatePolicy):
         dim_context: context dimension (passed to the base policy).
         base: registered name of a score policy (deterministic item scores).
         base_params: constructor arguments of the base policy.
-        category: shape (n_items,), each item's group (a category or a seller).
-        min_share: group -> smallest share of position-weighted exposure it should get.
-        max_share: group -> largest share it may get.
+        category: shape (n_items,), each item's group (a category or a seller); required, so the
+            experiment runner fills it with the world's item categories and the service with
+            its catalog's, unless the entry's parameters give it.
+        min_share: group -> smallest share of position-weighted exposure it should get; the key
+            ``"*"`` sets the bound of every group not named (``{"*": 0.05}``: each group at least 5%).
+        max_share: group -> largest share it may get (``"*"`` likewise).
         temperature: softmax temperature (> 0) over the base scores standardised per context
             (in standard deviations of the row's scores), so boosts mean the same whatever
             the base's score scale.
@@ -100,7 +109,7 @@ class FairExposure(SlatePolicy):
     """
 
     def __init__(self, n_items: int, k: int, dim_context: int = 0, *, base: str = "linucb",
-                 base_params: Mapping[str, Any] | None = None, category: Sequence[Any] | None = None,
+                 base_params: Mapping[str, Any] | None = None, category: Sequence[Any] | None,
                  min_share: Mapping[str, float] | None = None, max_share: Mapping[str, float] | None = None,
                  temperature: float = 0.5, step: float = 5.0, window: int = 1000,
                  examination: Sequence[float] | None = None, n_draws: int = 10_000,
@@ -126,9 +135,10 @@ class FairExposure(SlatePolicy):
         self.max_share = dict(max_share or {})
         self._low = _shares("min_share", self.min_share, self.groups, 0.0)
         self._high = _shares("max_share", self.max_share, self.groups, 1.0)
-        if np.any(self._low > self._high) or self._low.sum() > 1.0 + 1e-9:
-            raise PolicyError(f"exposure bounds cannot all hold: min_share {self.min_share} must sum to at "
-                              f"most 1 and each be <= its max_share {self.max_share}.")
+        if np.any(self._low > self._high) or self._low.sum() > 1.0 + 1e-9 or self._high.sum() < 1.0 - 1e-9:
+            raise PolicyError(f"exposure bounds cannot all hold: over the groups {list(self.groups)}, "
+                              f"min_share {self.min_share} must sum to at most 1, max_share "
+                              f"{self.max_share} to at least 1, and each minimum be <= its maximum.")
         self.temperature = check_number("temperature", temperature, low=0.0)
         if self.temperature <= 0:
             raise PolicyError(f"`temperature` must be > 0, found {temperature!r}.")
@@ -174,14 +184,15 @@ class FairExposure(SlatePolicy):
     # ------------------------------------------------------------ hooks
     def _select(self, context: FloatArray, eligible: BoolArray | None,
                 required: BoolArray | None) -> SlateDecision:
-        slate, pscore, pscore_item, _ = plackett_luce_slates(self._rng, self._logits(context), self.k,
-                                                             eligible, required, self._order, self.n_draws)
-        return SlateDecision(slate, pscore, pscore_item)
+        slate, pscore, pscore_item, used = plackett_luce_slates(self._rng, self._logits(context), self.k,
+                                                                eligible, required, self._order, self.n_draws)
+        return SlateDecision(slate, pscore, pscore_item, n_draws=used)
 
     def _action_dist(self, context: FloatArray, eligible: BoolArray | None,
                      required: BoolArray | None, n_draws: int | None) -> FloatArray:
+        d = self.n_draws if n_draws is None else check_int("n_draws", n_draws, low=1)
         dist, _ = plackett_luce_dist(self._rng, self._logits(context), self.k, eligible, required,
-                                     self._order, n_draws or self.n_draws)
+                                     self._order, d)
         return dist
 
     def _update(self, feedback: Feedback) -> None:

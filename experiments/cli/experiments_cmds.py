@@ -45,6 +45,19 @@ def _load(path: Path) -> ExperimentConfig:
         raise click.ClickException(str(err)) from None
 
 
+def _print_exposure(exposure: dict[str, Any], where: str) -> None:
+    """Each policy's exposure Gini, never-shown share and exposure / merit range (when measured)."""
+    if not exposure.get("policies"):
+        return
+    click.echo(f"\nexposure ({where}; groups: {exposure.get('group_by', 'category')})")
+    click.echo(f"{'policy':<20} {'Gini':>6} {'never shown':>12} {'exposure/merit (min..max)':>27}")
+    for name, e in exposure["policies"].items():
+        ratios = [g["exposure_to_merit"] for g in e["groups"].values()
+                  if g.get("exposure_to_merit") is not None]
+        span = f"{min(ratios):.2f}..{max(ratios):.2f}" if ratios else "—"
+        click.echo(f"{name:<20} {e['gini']:>6.3f} {e['never_shown_share']:>12.1%} {span:>27}")
+
+
 def _print(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(summary)
@@ -55,6 +68,7 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
         for name, v in sim["policies"].items():
             click.echo(f"{name:<20} {v['value']:>14.2f}   [{v['low']:>9.2f}, {v['high']:>9.2f}]")
         click.echo(f"best: {sim['best_policy']}")
+        _print_exposure(sim.get("exposure", {}), "held-out sessions")
     cmp_ = summary.get("compare")
     if cmp_:
         click.echo(f"\n{'policy':<20} {'estimator':<12} {'estimate':>10} {'95% interval':>24} {'truth':>10}")
@@ -66,6 +80,7 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
                            f"{e['high']:>9.3f}] {truth:>10}{mark}")
         for flag in cmp_["disagreements"]:
             click.echo(f"warning: {flag}")
+        _print_exposure(cmp_.get("exposure", {}), "logged decisions, expected")
     click.echo(f"\nreport: {summary['files']['html']}")
 
 

@@ -235,11 +235,19 @@ def outcome_batch(conn: sqlite3.Connection, current: Totals, expired_before: flo
         "WHERE event_id > ? AND event_id <= ? "
         "GROUP BY experiment, traffic_version, arm", (lo, top))}
     counts = tuple((e, v, a, n, first.get((e, v, a), 0)) for (e, v, a), n in sorted(decided.items()))
+    shown = _shown(conn.execute("SELECT experiment, arm, slate FROM decisions WHERE event_id > ? AND "
+                                "event_id <= ?", (lo, top)))
 
     rewarded = conn.execute(
-        "SELECT r.seq, d.experiment, d.arm, r.reward_total FROM rewards r JOIN decisions d "
-        "ON d.event_id = r.event_id WHERE r.seq > ? ORDER BY r.seq LIMIT ?",
+        "SELECT r.seq, d.experiment, d.arm, r.reward_total, d.slate, r.reward FROM rewards r "
+        "JOIN decisions d ON d.event_id = r.event_id WHERE r.seq > ? ORDER BY r.seq LIMIT ?",
         (current.reward_cursor, limit)).fetchall()
+    item_reward: dict[tuple[str, str, int], float] = {}
+    for r in rewarded:
+        for item, value in zip(i64(r[4]).tolist(), f64(r[5]).tolist(), strict=False):
+            if item >= 0 and value:
+                cell = (str(r[1]), str(r[2]), int(item))
+                item_reward[cell] = item_reward.get(cell, 0.0) + float(value)
     more = more or len(rewarded) == limit
     reward_cursor = int(rewarded[-1][0]) if rewarded else current.reward_cursor
     finals: list[tuple[str, str, float, bool]] = [(r[1], r[2], float(r[3]), True) for r in rewarded]
@@ -263,4 +271,20 @@ def outcome_batch(conn: sqlite3.Connection, current: Totals, expired_before: flo
         experiment=np.array([f[0] for f in finals], dtype=str),
         arm=np.array([f[1] for f in finals], dtype=str),
         reward=np.array([f[2] for f in finals], dtype=np.float64),
-        rewarded=np.array([f[3] for f in finals], dtype=bool), more=more)
+        rewarded=np.array([f[3] for f in finals], dtype=bool), more=more, shown=shown,
+        item_reward=tuple((e, a, i, v) for (e, a, i), v in sorted(item_reward.items())))
+
+
+def _shown(rows: Any) -> tuple[tuple[str, str, int, int, int], ...]:
+    """(experiment, arm, item, slot, count) of the decision rows ``(experiment, arm, slate)``."""
+    cells: dict[tuple[str, str], list[Any]] = {}
+    for experiment, arm, slate in rows:
+        cells.setdefault((experiment, arm), []).append(i64(slate))
+    out = []
+    for (experiment, arm), slates in sorted(cells.items()):
+        item = np.concatenate(slates)
+        slot = np.concatenate([np.arange(s.shape[0]) for s in slates])
+        keep = item >= 0
+        pairs, count = np.unique(np.stack([item[keep], slot[keep]], axis=1), axis=0, return_counts=True)
+        out += [(experiment, arm, int(i), int(j), int(c)) for (i, j), c in zip(pairs, count, strict=True)]
+    return tuple(out)

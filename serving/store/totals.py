@@ -72,11 +72,16 @@ class ExperimentTotals:
         splits: traffic version -> arm name -> decisions and first-seen users.
         max_log_lambda: treatment arm -> running maximum over prefixes of the log mSPRT
             likelihood ratio against control (absent until 10 outcomes per arm).
+        shown: arm -> (item index, slot) -> times the arm showed the item at the slot (the
+            running sums behind the exposure measures, :mod:`serving.exposure`).
+        item_reward: arm -> item index -> reward its slot earned, over the arm's rewards.
     """
 
     arms: Mapping[str, ArmTotals] = field(default_factory=dict)
     splits: Mapping[int, Mapping[str, SplitCounts]] = field(default_factory=dict)
     max_log_lambda: Mapping[str, float] = field(default_factory=dict)
+    shown: Mapping[str, Mapping[tuple[int, int], int]] = field(default_factory=dict)
+    item_reward: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
 
     def arm(self, name: str) -> ArmTotals:
         """The sums of arm ``name`` (zeros when it has none)."""
@@ -123,7 +128,11 @@ class Totals:
                                 for a, t in e.arms.items()},
                        "splits": [[v, a, c.decisions, c.users] for v, arms in e.splits.items()
                                   for a, c in arms.items()],
-                       "max_log_lambda": dict(e.max_log_lambda)}
+                       "max_log_lambda": dict(e.max_log_lambda),
+                       "shown": {a: [[i, j, c] for (i, j), c in sorted(cells.items())]
+                                 for a, cells in e.shown.items()},
+                       "item_reward": {a: [[i, r] for i, r in sorted(items.items())]
+                                       for a, items in e.item_reward.items()}}
                 for name, e in self.experiments.items()}})
 
     @staticmethod
@@ -138,7 +147,11 @@ class Totals:
             experiments[name] = ExperimentTotals(
                 arms={a: ArmTotals(int(t[0]), int(t[1]), float(t[2]), float(t[3]))
                       for a, t in e["arms"].items()},
-                splits=splits, max_log_lambda={a: float(x) for a, x in e["max_log_lambda"].items()})
+                splits=splits, max_log_lambda={a: float(x) for a, x in e["max_log_lambda"].items()},
+                shown={a: {(int(i), int(j)): int(c) for i, j, c in cells}
+                       for a, cells in e.get("shown", {}).items()},
+                item_reward={a: {int(i): float(r) for i, r in items}
+                             for a, items in e.get("item_reward", {}).items()})
         decision_cursor, reward_cursor, expired_cursor = (int(c) for c in data["cursors"])
         return Totals(decision_cursor, reward_cursor, expired_cursor, experiments)
 
@@ -206,6 +219,9 @@ class OutcomeBatch:
         reward: shape (m,), total reward (0 for an expired decision).
         rewarded: shape (m,), whether a reward arrived.
         more: whether a read stopped at its limit (another batch follows).
+        shown: (experiment, arm, item, slot, times shown) of the new decisions, one entry per cell.
+        item_reward: (experiment, arm, item, reward) of the newly arrived rewards, one entry per
+            item (the reward of the slot it was shown at).
     """
 
     decision_cursor: int
@@ -217,3 +233,5 @@ class OutcomeBatch:
     reward: FloatArray
     rewarded: BoolArray
     more: bool = False
+    shown: tuple[tuple[str, str, int, int, int], ...] = ()
+    item_reward: tuple[tuple[str, str, int, float], ...] = ()

@@ -111,7 +111,7 @@ def test_bad_bounds_name_the_parameter() -> None:
     with pytest.raises(PolicyError, match="score policy"):
         FairExposure(10, 2, 0, base="linear_ts", category=category)
     with pytest.raises(PolicyError, match="category"):
-        FairExposure(10, 2, 0, base="popularity")
+        FairExposure(10, 2, 0, base="popularity", category=None)
 
 
 def test_boosts_move_exposure_toward_a_minimum_by_hand() -> None:
@@ -130,3 +130,14 @@ def test_boosts_move_exposure_toward_a_minimum_by_hand() -> None:
     batch.update(Feedback(np.zeros((7, 0)), slates, np.ones((7, 1)), np.ones(7)))
     assert one.boosts == pytest.approx(batch.boosts) and any(v != 0 for v in one.boosts.values())
     assert policy.exposure_share == {"a": pytest.approx(1.0), "b": pytest.approx(0.0)}
+
+
+def test_every_group_bound_and_named_overrides() -> None:
+    category = ["a", "b", "c"] * 3
+    policy = FairExposure(9, 2, 0, base="popularity", category=category, min_share={"*": 0.1, "c": 0.3},
+                          max_share={"*": 0.5})
+    assert policy._low.tolist() == [0.1, 0.1, 0.3] and policy._high.tolist() == [0.5, 0.5, 0.5]
+    with pytest.raises(PolicyError, match=r"max_share.*at least 1"):
+        FairExposure(9, 2, 0, base="popularity", category=category, max_share={"*": 0.3})
+    with pytest.raises(PolicyError, match=r"min_share\['\*'\]"):
+        FairExposure(9, 2, 0, base="popularity", category=category, min_share={"*": 1.5})
