@@ -36,7 +36,7 @@ class Service:
         self.cfg = cfg
         self.clock = clock
         self.shape: ServedShape = resolve_shape(cfg)
-        self.store: EventStore = open_store(cfg.db_path, cfg.synchronous)
+        self.store: EventStore = open_store(cfg.store or cfg.db_path, cfg.synchronous)
         self.tokens = EventTokens(check_store_shape(self.store, self.shape, cfg).event_key)
         self.hub = ModelHub(cfg, self.shape)
         self.traffic = TrafficCache(self.store, cfg.experiments, cfg.reload_interval_s)
@@ -76,8 +76,10 @@ def check_store_shape(store: EventStore, shape: ServedShape, cfg: ServingConfig)
     held = store.ensure_meta(mine)
     for key in ("catalog", "k", "dim_context", "context_names"):
         if getattr(held, key) != getattr(mine, key):
-            raise ConfigError(f"the store {cfg.db_path} was created for a different `{key}` than this "
-                              "configuration serves; use a new serving.db_path for a new catalog or shape.")
+            where = "the PostgreSQL store (serving.store)" if cfg.store else f"the store {cfg.db_path}"
+            raise ConfigError(f"{where} was created for a different `{key}` than this configuration serves; "
+                              "use a new serving.db_path (or a new database or schema in serving.store) for "
+                              "a new catalog or shape.")
     return held
 
 

@@ -133,6 +133,10 @@ class SQLiteStore(EventStore):
         """Every stored ``event_id`` (for tests and checks)."""
         return {int(r[0]) for r in self._conn().execute("SELECT event_id FROM decisions")}
 
+    def rewarded_event_ids(self) -> set[int]:
+        """The ``event_id`` of every decision with a stored reward."""
+        return {int(r[0]) for r in self._conn().execute("SELECT event_id FROM rewards")}
+
     # ------------------------------------------------------------------ learning and evaluation
     def new_feedback(self, experiment: str, arm: str, k: int, after_seq: int, after_event: int,
                      expired_before: float, limit: int) -> FeedbackBatch:
