@@ -37,7 +37,11 @@ class Service:
         self.clock = clock
         self.shape: ServedShape = resolve_shape(cfg)
         self.store: EventStore = open_store(cfg.store or cfg.db_path, cfg.synchronous)
-        self.tokens = EventTokens(check_store_shape(self.store, self.shape, cfg).event_key)
+        try:
+            self.tokens = EventTokens(check_store_shape(self.store, self.shape, cfg).event_key)
+        except BaseException:
+            self.store.close()  # a refused store keeps no connection open
+            raise
         self.hub = ModelHub(cfg, self.shape)
         self.traffic = TrafficCache(self.store, cfg.experiments, cfg.reload_interval_s)
         self.metrics = Metrics()

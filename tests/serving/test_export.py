@@ -15,7 +15,10 @@ from simulator.errors import ConfigError
 from simulator.logs import load_parquet
 from tests.serving.conftest import Clock
 
+# export_log reads the SQLite file named by serving.db_path
 
+
+@pytest.mark.sqlite_only
 def test_export_is_the_log_format_with_what_was_served(app: Flask, client: FlaskClient, clock: Clock) -> None:
     served = []
     for i in range(6):
@@ -46,6 +49,7 @@ def test_export_is_the_log_format_with_what_was_served(app: Flask, client: Flask
     assert later.n_rounds == 6
 
 
+@pytest.mark.sqlite_only
 def test_export_cli_writes_a_valid_log(app: Flask, client: FlaskClient, tmp_path: Path) -> None:
     for i in range(3):
         body = client.post("/v1/slates", json={"user_id": f"u{i}", "context": [1, 2, 3, 4]}).get_json()
@@ -69,6 +73,7 @@ def test_export_refuses_what_is_not_a_store(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "does not exist" in res.output
 
 
+@pytest.mark.sqlite_only
 def test_export_of_an_empty_store_is_an_empty_log(app: Flask, tmp_path: Path) -> None:
     db = app.extensions["slatewise"].cfg.db_path
     assert export_log(db).n_rounds == 0
