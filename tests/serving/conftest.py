@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +52,40 @@ def postgres_server_url() -> str:
     return url
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """A URL of the test server whose current schema is a new empty one (dropped after the test)."""
+@contextmanager
+def new_pg_schema(fast: bool) -> Iterator[str]:
+    """A URL of the test server whose current schema is a new empty one (dropped on exit).
+
+    Args:
+        fast: add ``synchronous_commit = off`` to the URL's session options.
+    """
     import psycopg
 
     url = postgres_server_url()
     schema = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE SCHEMA {schema}".encode())
     sep = "&" if "?" in url else "?"
+    options = f"-csearch_path%3D{schema}" + ("%20-csynchronous_commit%3Doff" if fast else "")
     try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
+        yield f"{url}{sep}options={options}"
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A fast PostgreSQL schema of the test's own (see :func:`new_pg_schema`)."""
+    with new_pg_schema(fast=True) as url:
+        yield url
+
+
+@pytest.fixture
+def pg_durable_url() -> Iterator[str]:
+    """A PostgreSQL schema of the test's own, on the server's own commit settings."""
+    with new_pg_schema(fast=False) as url:
+        yield url
 
 
 @pytest.fixture
