@@ -97,7 +97,7 @@ def test_sigkill_of_one_of_two_hosts_on_postgresql_loses_nothing(tmp_path: Path,
         (tmp_path / name).mkdir()
         port = free_port()
         hosts.append((port, start_server(tmp_path / name, port, env)))
-    (port_a, proc_a), (port_b, proc_b) = hosts
+    (port_a, proc_a), (port_b, _) = hosts
     answered_a: list[int] = []
     answered_b: list[int] = []
     stop = threading.Event()
