@@ -289,6 +289,7 @@ def _store_row(result: dict[str, Any], goal_per_s: float, goal_p99_ms: float) ->
     """One store's line of the side-by-side table (answered decisions are stored decisions)."""
     return {"stored_decisions_per_s": result["requests_per_s"], "p50_ms": result["p50_ms"],
             "p99_ms": result["p99_ms"], "errors": result["errors"],
+            "server_cpu_ms_per_request": result["server_cpu_ms_per_request"],
             "goals": {f"decisions_per_s>={goal_per_s:g}": result["requests_per_s"] >= goal_per_s,
                       f"p99_ms<{goal_p99_ms:g}": result["p99_ms"] < goal_p99_ms}}
 
