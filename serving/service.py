@@ -39,13 +39,13 @@ class Service:
         self.store: EventStore = open_store(cfg.store or cfg.db_path, cfg.synchronous)
         try:
             self.tokens = EventTokens(check_store_shape(self.store, self.shape, cfg).event_key)
+            self.hub = ModelHub(cfg, self.shape)
+            self.traffic = TrafficCache(self.store, cfg.experiments, cfg.reload_interval_s)
+            self.metrics = Metrics()
+            self.learner = Learner(cfg, self.shape, self.store, clock=lambda: self.clock())
         except BaseException:
-            self.store.close()  # a refused store keeps no connection open
+            self.store.close()  # a service that does not start keeps no connection open
             raise
-        self.hub = ModelHub(cfg, self.shape)
-        self.traffic = TrafficCache(self.store, cfg.experiments, cfg.reload_interval_s)
-        self.metrics = Metrics()
-        self.learner = Learner(cfg, self.shape, self.store, clock=lambda: self.clock())
         self.started = time.time()
 
     def init_app(self, app: Flask) -> None:
