@@ -64,6 +64,7 @@ T = TypeVar("T")
 URL_SCHEMES = ("postgresql://", "postgres://")
 POOL_SIZE = 8
 CONNECT_TIMEOUT_S = 10
+PING_TIMEOUT_S = 2.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -256,10 +257,12 @@ class AdvisoryLeaderLock(LeaderLock):
         return self._held
 
     def release(self) -> None:
-        """Close the lock's connection (which releases the lock)."""
-        conn, self._conn, self._held = self._conn, None, False
+        """Unlock and close the lock's connection (a dead holder's lock goes with its connection)."""
+        conn, held, self._conn, self._held = self._conn, self._held, None, False
         if conn is not None:
             with suppress(psycopg.Error):
+                if held:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
                 conn.close()
 
 
@@ -509,7 +512,7 @@ class PostgresStore(EventStore):
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
-            with self._pool().connection(timeout=5.0) as raw:
+            with self._pool().connection(timeout=PING_TIMEOUT_S) as raw:
                 raw.execute("SELECT 1 FROM decisions LIMIT 1").fetchall()
         except (psycopg.Error, PoolTimeout):
             return False

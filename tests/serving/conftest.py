@@ -32,12 +32,14 @@ STORES = ("sqlite", "postgresql")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: the test reads the SQLite file itself; run it on SQLite only")
+    config.addinivalue_line("markers", "postgresql_only: the test is of the PostgreSQL store alone")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that uses ``store_url`` runs once per store (``sqlite_only`` ones on SQLite)."""
     if "store_url" in metafunc.fixturenames:
-        kinds = ("sqlite",) if metafunc.definition.get_closest_marker("sqlite_only") else STORES
+        kinds = ("sqlite",) if metafunc.definition.get_closest_marker("sqlite_only") else \
+            ("postgresql",) if metafunc.definition.get_closest_marker("postgresql_only") else STORES
         metafunc.parametrize("store_url", kinds, indirect=True)
 
 
