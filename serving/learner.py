@@ -56,6 +56,7 @@ class Learner:
         self._stop = threading.Event()
         self._leader = store.leader_lock(cfg.model_dir)
         self._leading = False
+        self._thread: threading.Thread | None = None
         self.passes = 0
 
     def _current(self, experiment: str, arm: str) -> tuple[SlatePolicy, int, dict[str, int]]:
@@ -154,10 +155,17 @@ class Learner:
         every ``learn_interval_s`` seconds while this process holds the learner lock.
         """
         thread = threading.Thread(target=self._loop, name="slatewise-learner", daemon=True)
+        self._thread = thread
         thread.start()
         return thread
 
     def stop(self) -> None:
-        """Stop the background loop after its current pass and release the lock."""
+        """Stop the background loop after its current pass (waiting up to 30 s for it) and release the lock.
+
+        Waiting keeps the loop from touching the store after the caller closes it.
+        """
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30.0)
         self.release()
