@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest pytest-slow bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/ruff check bandits simulator serving experiments tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check bandits simulator serving experiments tests benchmarks
@@ -31,6 +32,9 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -n 2
+
+pytest-slow: $(STAMP)
+	$(BIN)/pytest -n 2 -m slow
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -18,6 +18,7 @@ single ``.npz`` file, loaded with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
@@ -26,10 +27,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, final
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from simulator.errors import PolicyError
 from simulator.logs import SlateLog
@@ -56,15 +58,28 @@ def register_policy(name: str) -> Callable[[P], P]:
     return wrap
 
 
+#: Policies registered by a module that ``import bandits`` does not load (torch, ...), by name:
+#: :func:`make_policy` (and so :meth:`SlatePolicy.load`) imports the module on first use.
+LAZY_POLICIES = {"ppo": "bandits.ppo", "offline_pl": "bandits.offline.policy"}
+
+
+def ensure_registered(name: str) -> bool:
+    """Import the module of a lazily registered policy ``name``; True when ``name`` is then known."""
+    if name not in _REGISTRY and name in LAZY_POLICIES:
+        importlib.import_module(LAZY_POLICIES[name])
+    return name in _REGISTRY
+
+
 def registered_policies() -> dict[str, type[SlatePolicy]]:
     """Every registered policy class by name (a copy)."""
     return dict(_REGISTRY)
 
 
 def make_policy(name: str, **params: Any) -> SlatePolicy:
-    """Construct the registered policy ``name`` with ``params``."""
-    if name not in _REGISTRY:
-        raise PolicyError(f"unknown policy {name!r}; choose one of {sorted(_REGISTRY)}")
+    """Construct the registered policy ``name`` with ``params`` (lazily registered ones included)."""
+    if not ensure_registered(name):
+        known = sorted(set(_REGISTRY) | set(LAZY_POLICIES))
+        raise PolicyError(f"unknown policy {name!r}; choose one of {known}")
     return _REGISTRY[name](**params)
 
 
@@ -164,7 +179,23 @@ class SlatePolicy(ABC):
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 
+    #: The public verbs: final, so the contract is checked in one place for every policy.
+    #: A policy customises them through the private hooks (``_select``, ``_select_one_hook``,
+    #: ``_action_dist``, ``_update``, ``_update_one_hook``), never by overriding them.
+    FINAL_VERBS: ClassVar[tuple[str, ...]] = ("select", "select_one", "action_dist", "update",
+                                              "update_one")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for verb in SlatePolicy.FINAL_VERBS:
+            if verb in vars(cls):
+                raise TypeError(
+                    f"{cls.__name__} overrides SlatePolicy.{verb}, which is final: the public verbs "
+                    "check the contract for every policy. Implement the private hook instead "
+                    "(_select, _select_one_hook, _action_dist, _update or _update_one_hook).")
+
     # ------------------------------------------------------------ public verbs
+    @final
     def select(self, context: Any, *, eligible: Any = None, required: Any = None) -> SlateDecision:
         """Choose a slate for each context.
 
@@ -183,6 +214,24 @@ class SlatePolicy(ABC):
         self._check_decision(decision, ctx.shape[0], elig, req)
         return decision
 
+    @final
+    def select_one(self, context: Any) -> SlateDecision:
+        """Choose a slate for one context (d,), no masks: what ``select(context[None, :])`` gives.
+
+        The one-event loop of online learning (decide, then learn from it). The
+        context and the decision are checked as :meth:`select` checks them; the
+        policy's ``_select_one_hook`` may take a faster path to the same decision.
+        """
+        ctx = np.asarray(context)
+        if ctx.ndim != 1:
+            raise PolicyError(f"`context` of select_one must have shape (d,), found {ctx.shape}; "
+                              "for a batch use select().")
+        x = self._check_context(ctx[None, :])[0]
+        decision = self._select_one_hook(x)
+        self._check_decision(decision, 1, None, None)
+        return decision
+
+    @final
     def action_dist(self, context: Any, *, eligible: Any = None, required: Any = None,
                     n_draws: int | None = None) -> FloatArray:
         """Probability of each item at each slot, shape (n, n_items, k).
@@ -198,6 +247,7 @@ class SlatePolicy(ABC):
                               f"expected {expected}.")
         return dist
 
+    @final
     def update(self, feedback: Feedback) -> None:
         """Learn from a batch of feedback (one event is a batch of one).
 
@@ -205,53 +255,22 @@ class SlatePolicy(ABC):
         position; ``feedback.reward`` has the same shape; ``feedback.context``
         has shape (n, d).
         """
-        slate = np.asarray(feedback.slate)
-        reward = np.asarray(feedback.reward)
-        ctx = np.asarray(feedback.context)
-        if slate.dtype.kind not in "iu":
-            raise PolicyError(f"`feedback.slate` must hold integer item indices, found dtype {slate.dtype}.")
-        if slate.ndim != 2 or slate.shape[1] not in (self.k, 1):
-            raise PolicyError(f"`feedback.slate` must have shape (n, {self.k}) or (n, 1), "
-                              f"found {slate.shape}.")
-        n = slate.shape[0]
-        if reward.dtype.kind not in "fiub" or reward.shape != slate.shape:
-            raise PolicyError(f"`feedback.reward` must be numeric with the shape of `feedback.slate` "
-                              f"{slate.shape}, found {reward.dtype} {reward.shape}.")
-        if ctx.dtype.kind not in "fiub" or ctx.ndim != 2 or ctx.shape[0] != n or (
-                self.dim_context and ctx.shape[1] != self.dim_context):
-            width = self.dim_context or "d"
-            raise PolicyError(f"`feedback.context` must be numeric with shape ({n}, {width}), "
-                              f"found {ctx.dtype} {ctx.shape}.")
-        if slate.size and (slate.min() < 0 or slate.max() >= self.n_items):
-            raise PolicyError(f"`feedback.slate` holds items outside [0, {self.n_items - 1}]; "
-                              "map item ids to catalog indices first.")
-        reward = reward.astype(np.float64, copy=False)
-        ctx = ctx.astype(np.float64, copy=False)
-        if not np.isfinite(reward).all():
-            raise PolicyError("`feedback.reward` holds NaN or infinite values.")
-        if not np.isfinite(ctx).all():
-            raise PolicyError("`feedback.context` holds NaN or infinite values.")
-        self._update(Feedback(ctx, slate.astype(np.int64, copy=False), reward, feedback.pscore))
+        ctx, slate, reward = self._check_feedback(feedback.context, feedback.slate, feedback.reward)
+        self._update(Feedback(ctx, slate, reward, feedback.pscore))
 
-    def select_one(self, context: Any) -> SlateDecision:
-        """Choose a slate for one context (d,), no masks: ``select(context[None, :])``.
-
-        The one-event loop of online learning (decide, then learn from it); a policy
-        may override it with a faster path that returns exactly what ``select`` would.
-        """
-        ctx = np.asarray(context)
-        if ctx.ndim != 1:
-            raise PolicyError(f"`context` of select_one must have shape (d,), found {ctx.shape}; "
-                              "for a batch use select().")
-        return self.select(ctx[None, :])
-
+    @final
     def update_one(self, context: Any, slate: Any, reward: Any) -> None:
-        """Learn from one event: context (d,), slate (k,) item indices, reward (k,)."""
+        """Learn from one event: context (d,), slate (k,) item indices, reward (k,).
+
+        Checked as :meth:`update` checks a batch of one; the policy's
+        ``_update_one_hook`` may take a faster path to the same state.
+        """
         ctx, sl, rw = np.asarray(context), np.asarray(slate), np.asarray(reward)
         if ctx.ndim != 1 or sl.ndim != 1 or rw.ndim != 1:
             raise PolicyError(f"update_one takes context (d,), slate (k,) and reward (k,), found shapes "
                               f"{ctx.shape}, {sl.shape} and {rw.shape}; for a batch use update().")
-        self.update(Feedback(ctx[None, :], sl[None, :], rw[None, :]))
+        x, items, r = self._check_feedback(ctx[None, :], sl[None, :], rw[None, :])
+        self._update_one_hook(x[0], items[0], r[0])
 
     # ------------------------------------------------------------ to implement
     @abstractmethod
@@ -267,6 +286,22 @@ class SlatePolicy(ABC):
     @abstractmethod
     def _update(self, feedback: Feedback) -> None:
         """Learn from validated feedback."""
+
+    def _select_one_hook(self, context: FloatArray) -> SlateDecision:
+        """The decision for one checked context (d,) float64, no masks, as a batch of one (1, k).
+
+        Must return what ``_select(context[None, :], None, None)`` returns (the
+        default); a policy overrides it only with a faster path to the same decision.
+        """
+        return self._select(context[None, :], None, None)
+
+    def _update_one_hook(self, context: FloatArray, slate: IntArray, reward: FloatArray) -> None:
+        """Learn one checked event: context (d,) float64, slate (k_fb,) int64, reward (k_fb,) float64.
+
+        Must leave the state ``_update`` leaves for the batch of one (the default);
+        a policy overrides it only with a faster path to the same state.
+        """
+        self._update(Feedback(context[None, :], slate[None, :], reward[None, :]))
 
     def _get_state(self) -> dict[str, np.ndarray[Any, Any]]:
         """Learned state as named arrays (empty for stateless policies)."""
@@ -370,9 +405,8 @@ class SlatePolicy(ABC):
         return policy
 
     # ------------------------------------------------------------ checks
-    def _check_inputs(self, context: Any, eligible: Any,
-                      required: Any) -> tuple[FloatArray, BoolArray | None, BoolArray | None]:
-        ctx = np.asarray(context)
+    def _check_context(self, ctx: npt.NDArray[Any]) -> FloatArray:
+        """Contexts (n, d) as float64, or a PolicyError naming what is wrong."""
         if ctx.dtype.kind not in "fiub":
             raise PolicyError(f"`context` must be numeric, found dtype {ctx.dtype}.")
         if ctx.ndim != 2:
@@ -381,10 +415,16 @@ class SlatePolicy(ABC):
         if self.dim_context and ctx.shape[1] != self.dim_context:
             raise PolicyError(f"`context` must have d = {self.dim_context} columns, "
                               f"found {ctx.shape[1]}.")
-        ctx = ctx.astype(np.float64, copy=False)
-        if not np.isfinite(ctx).all():
-            row = int(np.flatnonzero(~np.isfinite(ctx).all(axis=1))[0])
+        out: FloatArray = ctx.astype(np.float64, copy=False)
+        if not _all_finite(out):
+            row = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
             raise PolicyError(f"`context` holds NaN or infinite values (row {row}).")
+        return out
+
+    def _check_inputs(self, context: Any, eligible: Any,
+                      required: Any) -> tuple[FloatArray, BoolArray | None, BoolArray | None]:
+        """Contexts (n, d) and masks (n, n_items) as the hooks receive them."""
+        ctx = self._check_context(np.asarray(context))
         n = ctx.shape[0]
         elig = _as_mask("eligible", eligible, n, self.n_items)
         req = _as_mask("required", required, n, self.n_items)
@@ -396,40 +436,53 @@ class SlatePolicy(ABC):
                                   f"a slate needs k = {self.k}.")
         return ctx, elig, req
 
+    def _check_feedback(self, context: Any, slate: Any,
+                        reward: Any) -> tuple[FloatArray, IntArray, FloatArray]:
+        """Feedback arrays (n, d), (n, k_fb), (n, k_fb) as float64/int64/float64, or a PolicyError."""
+        slate = np.asarray(slate)
+        reward = np.asarray(reward)
+        ctx = np.asarray(context)
+        if slate.dtype.kind not in "iu":
+            raise PolicyError(f"`feedback.slate` must hold integer item indices, found dtype {slate.dtype}.")
+        if slate.ndim != 2 or slate.shape[1] not in (self.k, 1):
+            raise PolicyError(f"`feedback.slate` must have shape (n, {self.k}) or (n, 1), "
+                              f"found {slate.shape}.")
+        n = slate.shape[0]
+        if reward.dtype.kind not in "fiub" or reward.shape != slate.shape:
+            raise PolicyError(f"`feedback.reward` must be numeric with the shape of `feedback.slate` "
+                              f"{slate.shape}, found {reward.dtype} {reward.shape}.")
+        if ctx.dtype.kind not in "fiub" or ctx.ndim != 2 or ctx.shape[0] != n or (
+                self.dim_context and ctx.shape[1] != self.dim_context):
+            width = self.dim_context or "d"
+            raise PolicyError(f"`feedback.context` must be numeric with shape ({n}, {width}), "
+                              f"found {ctx.dtype} {ctx.shape}.")
+        items: IntArray = slate.astype(np.int64, copy=False)
+        if not _all_in_range(items, self.n_items):
+            raise PolicyError(f"`feedback.slate` holds items outside [0, {self.n_items - 1}]; "
+                              "map item ids to catalog indices first.")
+        r: FloatArray = reward.astype(np.float64, copy=False)
+        x: FloatArray = ctx.astype(np.float64, copy=False)
+        if not _all_finite(r):
+            raise PolicyError("`feedback.reward` holds NaN or infinite values.")
+        if not _all_finite(x):
+            raise PolicyError("`feedback.context` holds NaN or infinite values.")
+        return x, items, r
+
     def _check_decision(self, decision: SlateDecision, n: int, eligible: BoolArray | None,
                         required: BoolArray | None) -> None:
+        """Slates (n, k) of distinct valid items and propensities of the right shapes, for any ``n``."""
         slate = decision.slate
         name = type(self).__name__
-        if slate.shape != (n, self.k):
-            raise PolicyError(f"{name} returned slates of shape {slate.shape}, "
-                              f"expected {(n, self.k)}.")
+        if slate.shape != (n, self.k) or slate.dtype.kind != "i":
+            raise PolicyError(f"{name} returned slates of {slate.dtype} shape {slate.shape}, "
+                              f"expected integers of shape {(n, self.k)}.")
         if decision.pscore.shape != (n,) or decision.pscore_item.shape != (n, self.k):
             raise PolicyError(f"{name} returned propensities of shapes {decision.pscore.shape} "
                               f"and {decision.pscore_item.shape}, expected ({n},) and "
                               f"({n}, {self.k}).")
-        if n == 1:  # one request (serving): the same checks on one row, without batch machinery
-            items = slate[0]
-            if self.k > 1 and len(set(items.tolist())) < self.k:
-                raise PolicyError(f"{name} returned a slate with a repeated item.")
-            if eligible is not None and not eligible[0, items].all():
-                raise PolicyError(f"{name} returned an ineligible item.")
-            if required is not None:
-                allowed_row = required[0] if eligible is None else required[0] & eligible[0]
-                if allowed_row.any() and not allowed_row[items].any():
-                    raise PolicyError(f"{name} returned a slate without a required item.")
-            return
-        if self.k > 1:
-            ordered = np.sort(slate, axis=1)
-            if (ordered[:, 1:] == ordered[:, :-1]).any():
-                raise PolicyError(f"{name} returned a slate with a repeated item.")
-        if eligible is not None and not np.take_along_axis(eligible, slate, axis=1).all():
-            raise PolicyError(f"{name} returned an ineligible item.")
-        if required is not None:
-            allowed = required if eligible is None else required & eligible
-            has_any = allowed.any(axis=1)
-            hit = np.take_along_axis(allowed, slate, axis=1).any(axis=1)
-            if (has_any & ~hit).any():
-                raise PolicyError(f"{name} returned a slate without a required item.")
+        fault = _slate_fault(slate.astype(np.int64, copy=False), self.n_items, eligible, required)
+        if fault:
+            raise PolicyError(f"{name} returned {_SLATE_FAULTS[fault]}.")
 
 
 def _jsonable(value: Any) -> Any:
@@ -443,3 +496,60 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+# ---------------------------------------------------------------------------- compiled checks
+# One pass over the arrays in compiled code: the checks cost about a microsecond for one
+# event and stay linear for a batch (compiled on first use, cached on disk).
+_SLATE_FAULTS = {1: "an item index outside the catalog", 2: "a slate with a repeated item",
+                 3: "an ineligible item", 4: "a slate without a required item"}
+
+
+@njit(cache=True)
+def _all_finite(x: npt.NDArray[np.float64]) -> bool:  # pragma: no cover - compiled
+    """True when every entry of ``x`` (any shape) is finite."""
+    for v in x.flat:  # noqa: SIM110 - numba compiles the loop, not a generator
+        if not np.isfinite(v):
+            return False
+    return True
+
+
+@njit(cache=True)
+def _all_in_range(items: IntArray, n_items: int) -> bool:  # pragma: no cover - compiled
+    """True when every entry of ``items`` (any shape) is in ``[0, n_items)``."""
+    for v in items.flat:  # noqa: SIM110 - numba compiles the loop, not a generator
+        if v < 0 or v >= n_items:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _slate_fault(slate: IntArray, n_items: int, eligible: BoolArray | None,
+                 required: BoolArray | None) -> int:  # pragma: no cover - compiled
+    """0 when every row of ``slate`` (n, k) is valid, else the key of the first fault in ``_SLATE_FAULTS``."""
+    n, k = slate.shape
+    for r in range(n):
+        for j in range(k):
+            item = slate[r, j]
+            if item < 0 or item >= n_items:
+                return 1
+            for jj in range(j):
+                if slate[r, jj] == item:
+                    return 2
+            if eligible is not None and not eligible[r, item]:
+                return 3
+        if required is not None:
+            wanted = False
+            for i in range(n_items):
+                if required[r, i] and (eligible is None or eligible[r, i]):
+                    wanted = True
+                    break
+            if wanted:
+                hit = False
+                for j in range(k):
+                    if required[r, slate[r, j]]:
+                        hit = True
+                        break
+                if not hit:
+                    return 4
+    return 0

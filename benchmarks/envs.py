@@ -43,6 +43,9 @@ BATCH_GOAL = 500_000
 class _NullState:
     rows: np.ndarray
 
+    def take(self, rows: Any) -> _NullState:
+        return _NullState(self.rows[rows])
+
 
 class _NullOutcome:
     def __init__(self, n: int, k: int, state: Any) -> None:
@@ -50,9 +53,20 @@ class _NullOutcome:
         self.purchase = np.zeros((n, k))
         self.revenue = np.zeros((n, k))
         self.reward = np.zeros(n)
+        self.expected_reward = np.zeros(n)
+        self.cross_sell = np.zeros((n, k), dtype=bool)
+        self.up_sell = np.zeros((n, k), dtype=bool)
         self.checkout = np.zeros(n, dtype=bool)
         self.abandon = np.zeros(n, dtype=bool)
+        self.anchor_changed = np.zeros(n, dtype=bool)
         self.state = state
+
+
+@dataclass(frozen=True)
+class _NullObservation:
+    context: np.ndarray
+    eligible: np.ndarray
+    required: None = None
 
 
 class NullWorld:
@@ -65,6 +79,12 @@ class NullWorld:
 
     def new_sessions(self, n: int, rng: np.random.Generator) -> Any:
         return _NullState(np.zeros(n))
+
+    def replace_sessions(self, state: Any, rows: Any, rng: np.random.Generator) -> Any:
+        return state
+
+    def observe(self, state: Any, bounds: Any = None) -> Any:
+        return _NullObservation(self.context(state), self.eligible(state))
 
     def context(self, state: Any) -> Any:
         return np.zeros((state.rows.shape[0], self.dim_context))
@@ -80,11 +100,11 @@ class NullWorld:
     def expected_reward(self, state: Any, slate: Any) -> Any:
         return np.zeros(state.rows.shape[0])
 
-    def best_slate(self, state: Any) -> Any:
-        n = state.rows.shape[0]
+    def best_slate(self, state: Any, *, rows: Any = None, seen: Any = None) -> Any:
+        n = state.rows.shape[0] if rows is None else len(rows)
         return np.tile(np.arange(self.k), (n, 1)), np.zeros(n)
 
-    def step(self, state: Any, slate: Any, rng: np.random.Generator) -> Any:
+    def step(self, state: Any, slate: Any, rng: np.random.Generator, *, in_place: bool = False) -> Any:
         return _NullOutcome(state.rows.shape[0], self.k, state)
 
 
@@ -236,35 +256,30 @@ def _median_us(calls: dict[str, Any], repeats: int) -> dict[str, float]:
 
 
 def world_call_costs(world: WorldLike, sizes: tuple[int, ...] = (1, 1024)) -> dict[str, Any]:
-    """Microseconds per call (median) of each numpy world method, per batch size."""
+    """Microseconds per call (median) of each world method, per batch size."""
     return {f"n={n}": _call_costs_at(world, n) for n in sizes}
 
 
-def fused_call_costs(world: WorldLike, sizes: tuple[int, ...] = (1, 1024)) -> dict[str, Any] | None:
-    """Microseconds per call (median) of the compiled calls the environments make instead, per batch size.
+def env_call_costs(world: WorldLike, sizes: tuple[int, ...] = (1, 1024)) -> dict[str, Any]:
+    """Microseconds per call (median) of the calls an environment step makes, per batch size.
 
-    ``item_values`` and ``best_slates`` run only for the sessions whose anchor
-    changed (a purchase) or that are new; here they run over every session.
+    ``best_slate`` runs only for the sessions whose anchor changed (a purchase)
+    or that are new; here it runs over every session.
     """
-    fused_of = getattr(world, "fused", None)
-    if fused_of is None:
-        return None
-    return {f"n={n}": _fused_costs_at(world, fused_of(), n) for n in sizes}
+    return {f"n={n}": _env_costs_at(world, n) for n in sizes}
 
 
-def _fused_costs_at(world: WorldLike, fused: Any, n: int) -> dict[str, float]:
+def _env_costs_at(world: WorldLike, n: int) -> dict[str, float]:
     rng = np.random.default_rng(0)
-    state = fused.new_sessions(n, rng)
-    seen = fused.observe(state)
-    slate = top_k(np.zeros((n, world.n_items)), world.k, seen.eligible)
-    values, best_slate, best_reward = np.empty((n, world.n_items)), np.empty((n, world.k), np.int64), np.empty(n)
+    state = world.new_sessions(n, rng)
+    seen = world.observe(state)
+    slate = top_k(np.zeros((n, world.n_items)), world.k, np.asarray(seen.eligible))
     rows = np.arange(n, dtype=np.int64)
     calls = {
-        "reset_rows": lambda: fused.reset_rows(state, rows, rng),
-        "observe": lambda: fused.observe(state),
-        "item_values": lambda: fused.item_values(state, values),
-        "best_slates": lambda: fused.best_slates(seen, values, best_slate, best_reward),
-        "step": lambda: fused.step(state, slate, rng),
+        "replace_sessions": lambda: world.replace_sessions(state, rows, rng),
+        "observe": lambda: world.observe(state),
+        "best_slate": lambda: world.best_slate(state, rows=rows, seen=seen),
+        "step": lambda: world.step(state, slate, rng, in_place=True),
     }
     return _median_us(calls, repeats=200 if n == 1 else 10)
 
@@ -321,7 +336,7 @@ def main() -> None:
         },
         "replay_obd_men": bench_replay(args.seconds),
         "world_call_us_median": world_call_costs(world),
-        "fused_call_us_median": fused_call_costs(world),
+        "env_call_us_median": env_call_costs(world),
     }
     if args.profile:
         doc["single"]["profile_top"] = profile_single(world)

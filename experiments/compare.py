@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from bandits.ope import estimate_all
+from bandits.ope.recommend import recommend
 from bandits.policy import Feedback, make_policy
 from experiments.agents import WorldAgent
 from experiments.config import ExperimentConfig
@@ -122,7 +123,10 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine 
 
     Returns:
         One row per (policy, estimator): ``estimate``, ``low``, ``high``, ``truth``,
-        ``covered`` (truth inside the interval), ``ess``, ``max_weight``, ``mean_weight``.
+        ``covered`` (truth inside the interval), ``ess`` (of ``n_weights``), ``max_weight``,
+        ``mean_weight``, ``warnings`` (list of str), and the policy's ``recommendation``,
+        ``recommended`` (this estimator is the one to trust) and ``reasons``
+        (:func:`bandits.ope.recommend.recommend`, from the log alone).
     """
     if config.data.source == "log":
         return compare_on_log(config, n_bootstrap=n_bootstrap)
@@ -136,12 +140,27 @@ def compare(config: ExperimentConfig, *, n_bootstrap: int = 200, engine: Engine 
         results = estimate_all(sample.log, sample.action_dist[label],
                                estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
                                seed=config.seeds[0])
-        for est in results:
-            rows.append({"policy": label, "estimator": est.estimator, "estimate": est.value,
-                         "low": est.low, "high": est.high, "truth": truth,
-                         "covered": bool(est.low <= truth <= est.high), "ess": est.ess,
-                         "max_weight": est.max_weight, "mean_weight": est.mean_weight})
+        rows += _rows(label, sample.log, sample.action_dist[label], results, truth)
     return pd.DataFrame(rows)
+
+
+def _rows(label: str, log: SlateLog, dist: FloatArray, results: list[Any],
+          truth: float) -> list[dict[str, Any]]:
+    """One table row per estimate of policy ``label``, with its warnings and the log's recommendation.
+
+    Every row of the policy carries the same ``recommendation`` (the verdict: ``use dr`` or
+    "this log cannot support ...") and ``reasons``; ``recommended`` marks the chosen estimator.
+    """
+    rec = recommend(log, dist, results, policy=label)
+    known = truth == truth
+    return [{"policy": label, "estimator": est.estimator, "estimate": est.value, "low": est.low,
+             "high": est.high, "truth": truth,
+             "covered": bool(est.low <= truth <= est.high) if known else None,
+             "ess": est.ess, "n_weights": rec.diagnostics.n_weights, "max_weight": est.max_weight,
+             "mean_weight": est.mean_weight, "warnings": list(est.warnings),
+             "recommendation": rec.verdict, "recommended": est.estimator == rec.estimator,
+             "reasons": list(rec.reasons)}
+            for est in results]
 
 
 def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.DataFrame:
@@ -164,11 +183,9 @@ def compare_on_log(config: ExperimentConfig, *, n_bootstrap: int = 200) -> pd.Da
         policy = make_policy(spec.name, **(params | spec.params))
         policy.update(Feedback.from_log(train))
         dist = policy.action_dist(test.context)
-        for est in estimate_all(test, dist, estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
-                                seed=config.seeds[0]):
-            rows.append({"policy": spec.label, "estimator": est.estimator, "estimate": est.value,
-                         "low": est.low, "high": est.high, "truth": float("nan"), "covered": None,
-                         "ess": est.ess, "max_weight": est.max_weight, "mean_weight": est.mean_weight})
+        results = estimate_all(test, dist, estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
+                               seed=config.seeds[0])
+        rows += _rows(spec.label, test, dist, results, float("nan"))
     return pd.DataFrame(rows)
 
 

@@ -4,7 +4,11 @@ A :class:`Report` is a list of sections, each holding text, tables
 (``pandas.DataFrame``) and figures (``matplotlib`` figures). ``write(out_dir)``
 renders ``report.html`` (figures embedded as base64 PNG, so the file stands
 alone), ``report.md`` (figures saved under ``figures/``) and ``summary.json``
-(the machine-readable numbers given to the report).
+(the machine-readable numbers given to the report). Files are written with
+the user's umask, like any other file the user creates.
+
+:func:`format_interval` prints an estimate and its interval with the digits the
+interval supports (two significant digits of its half-width).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import base64
 import html
 import io
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -37,6 +42,7 @@ th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f2
 td:first-child,th:first-child{text-align:left}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.9em;color:#555}.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
+ul.warnings{background:#fff3f0;border-left:4px solid #d9480f;padding:.5em 1em .5em 2em;font-size:.92em}
 """
 
 
@@ -49,6 +55,7 @@ class Section:
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     figures: list[tuple[str, str, Figure]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -100,6 +107,10 @@ class Report:
             for caption, table in sec.tables:
                 parts.append(f"<h3>{html.escape(caption)}</h3>")
                 parts.append(table.to_html(index=False, float_format=_fmt, border=0, escape=True))
+            if sec.warnings:
+                parts.append(f"<h3>Warnings ({len(sec.warnings)})</h3><ul class='warnings'>")
+                parts += [f"<li>{html.escape(w)}</li>" for w in sec.warnings]
+                parts.append("</ul>")
             for name, caption, _fig in sec.figures:
                 data = base64.b64encode(pngs[name]).decode()
                 # onload marks the image, so a headless browser's DOM dump shows it rendered
@@ -119,9 +130,47 @@ class Report:
                 lines += [f"> **Note:** {n}", ""]
             for caption, table in sec.tables:
                 lines += [f"**{caption}**", "", _markdown_table(table), ""]
+            if sec.warnings:
+                lines += [f"**Warnings ({len(sec.warnings)})**", ""]
+                lines += [f"- {w}" for w in sec.warnings]
+                lines += [""]
             for name, caption, _fig in sec.figures:
                 lines += [f"![{caption}](figures/{name}.png)", "", f"*{caption}*", ""]
         return "\n".join(lines)
+
+
+def interval_decimals(low: float, high: float, value: float = math.nan) -> int:
+    """Decimal places that show two significant digits of the interval's half-width (may be negative).
+
+    Without a usable interval (NaN, zero width), three significant digits of ``value``.
+    """
+    half = (high - low) / 2
+    if math.isfinite(half) and half > 0:
+        return 1 - math.floor(math.log10(half))
+    if math.isfinite(value) and value != 0:
+        return 2 - math.floor(math.log10(abs(value)))
+    return 0
+
+
+def format_number(value: float, decimals: int) -> str:
+    """``value`` rounded to ``decimals`` places (negative: to tens, hundreds...), thousands separated."""
+    if not math.isfinite(value):
+        return "–"
+    rounded = round(value, decimals)
+    text = f"{rounded:,.{max(decimals, 0)}f}"
+    return "0" if text in ("-0", "-0.0") else text
+
+
+def format_interval(value: float, low: float, high: float) -> str:
+    """``value [low, high]`` with the digits the interval supports.
+
+    >>> format_interval(0.00512, 0.00304, 0.00718)
+    '0.0051 [0.0030, 0.0072]'
+    >>> format_interval(205.27, 23.67, 735.99)
+    '210 [20, 740]'
+    """
+    d = interval_decimals(low, high, value)
+    return f"{format_number(value, d)} [{format_number(low, d)}, {format_number(high, d)}]"
 
 
 def _fmt(value: float) -> str:
@@ -142,9 +191,17 @@ def _markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file, with the permissions the umask gives."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; a report is an ordinary file
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)

@@ -25,8 +25,9 @@ import pandas as pd
 from experiments.agents import WorldAgent
 from experiments.config import ExperimentConfig, PolicySpec
 from experiments.engine import Engine, LocalEngine
-from experiments.online import evaluate, run_round
+from experiments.online import run_round
 from experiments.worlds import build_world
+from simulator.rollout import Step, rollout
 from simulator.world import World
 
 FloatArray = npt.NDArray[np.float64]
@@ -36,12 +37,17 @@ EVAL_SESSIONS = 300
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:
-    """What one policy x seed run produced."""
+    """What one policy x seed run produced.
+
+    ``eval_rewards`` and ``eval_decisions``: shape (EVAL_SESSIONS,), each held-out session's
+    total reward and number of decisions (slates shown).
+    """
 
     label: str
     seed: int
     rounds: pd.DataFrame
     eval_rewards: FloatArray
+    eval_decisions: FloatArray
 
 
 def play(config: ExperimentConfig, spec: PolicySpec, agent: WorldAgent, world: World,
@@ -64,11 +70,16 @@ def play(config: ExperimentConfig, spec: PolicySpec, agent: WorldAgent, world: W
         rows.append(row)
         r += 1
     held_out = np.random.default_rng([seed, 2])
-    eval_rewards = evaluate(world, agent, EVAL_SESSIONS, held_out)
+    decisions = np.zeros(EVAL_SESSIONS)
+
+    def count(step: Step) -> None:
+        decisions[step.session] += 1
+
+    eval_rewards = rollout(world, agent, EVAL_SESSIONS, held_out, on_step=count)
     frame = pd.DataFrame(rows)
     frame.insert(0, "seed", seed)
     frame.insert(0, "policy", spec.label)
-    return TaskResult(spec.label, seed, frame, eval_rewards)
+    return TaskResult(spec.label, seed, frame, eval_rewards, decisions)
 
 
 def run_task(config: ExperimentConfig, policy_index: int, seed: int) -> TaskResult:
@@ -115,10 +126,11 @@ def metrics_frame(results: list[TaskResult]) -> pd.DataFrame:
 
 
 def value_table(results: list[TaskResult], level: float = 0.95) -> pd.DataFrame:
-    """Held-out reward per session of each policy, with a 95% interval.
+    """Held-out reward per session and per decision of each policy, with 95% intervals.
 
-    Mean, standard error and normal-approximation interval over all held-out
-    sessions of all seeds.
+    Per session: mean, standard error and normal-approximation interval over all
+    held-out sessions of all seeds. Per decision: total reward over total
+    decisions (a ratio estimate; its standard error by the delta method over sessions).
     """
     from scipy import stats
 
@@ -127,10 +139,17 @@ def value_table(results: list[TaskResult], level: float = 0.95) -> pd.DataFrame:
     labels = list(dict.fromkeys(r.label for r in results))
     for label in labels:
         samples = np.concatenate([r.eval_rewards for r in results if r.label == label])
+        lengths = np.concatenate([r.eval_decisions for r in results if r.label == label])
         se = float(samples.std(ddof=1) / np.sqrt(samples.size))
         mean = float(samples.mean())
+        per_decision = float(samples.sum() / lengths.sum())
+        resid = (samples - per_decision * lengths) / lengths.mean()
+        se_d = float(resid.std(ddof=1) / np.sqrt(samples.size))
         rows.append({"policy": label, "value": mean, "stderr": se, "low": mean - z * se,
-                     "high": mean + z * se, "sessions": int(samples.size)})
+                     "high": mean + z * se, "per_decision": per_decision, "per_decision_stderr": se_d,
+                     "per_decision_low": per_decision - z * se_d,
+                     "per_decision_high": per_decision + z * se_d,
+                     "decisions_per_session": float(lengths.mean()), "sessions": int(samples.size)})
     return pd.DataFrame(rows)
 
 

@@ -14,6 +14,7 @@ from serving.blueprints.ops import bp as ops_bp
 from serving.blueprints.rewards import bp as rewards_bp
 from serving.blueprints.slates import ENDPOINT, SlatesApp
 from serving.blueprints.slates import bp as slates_bp
+from serving.blueprints.users import bp as users_bp
 from serving.config import ServingConfig, load_serving_config
 from serving.http import MetricsMiddleware, RouteLabels, StartResponse, WSGIApp
 from serving.service import Service
@@ -51,6 +52,7 @@ def create_app(config: ServingConfig | None = None, *, clock: Callable[[], float
     app.register_blueprint(rewards_bp)
     app.register_blueprint(experiments_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(users_bp)
     inner: WSGIApp = app.wsgi_app
     if cfg.slates_app:
         refuse_request_hooks(app)

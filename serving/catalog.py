@@ -1,6 +1,8 @@
 """What the service shows: the catalog, the slate length and the context width.
 
-With ``n_items``, ``k`` and ``dim_context`` left at 0 the service takes them
+With ``catalog`` set the service serves the shop's catalog file (its own item
+ids in every answer) with the configured ``k`` and ``dim_context``. Otherwise,
+with ``n_items``, ``k`` and ``dim_context`` left at 0 the service takes them
 from the default ground-truth world (``simulator.world.World.default``); where
 no world is given (``_default_world`` answers None) the service falls back, with
 a logged warning, to an anonymous catalog of :data:`FALLBACK_N_ITEMS` items,
@@ -33,7 +35,7 @@ class ServedShape:
         k: slate length.
         dim_context: context width ``d``.
         context_names: names of the ``d`` context columns (may be empty).
-        source: ``"world"``, ``"config"`` or ``"fallback"``.
+        source: ``"catalog"`` (a shop's catalog file), ``"world"``, ``"config"`` or ``"fallback"``.
         index_of: external item id (int, or the shop's text id) -> catalog index.
         item_ids: external item id of each catalog index (plain Python values, for answers).
     """
@@ -58,12 +60,26 @@ def _default_world(seed: int) -> Any | None:
     return World.default(seed=seed)
 
 
+def _shop_catalog(path: str) -> Catalog:
+    from simulator.logs import LogFormatError, LogValidationError, load_catalog
+
+    try:
+        return load_catalog(path)
+    except FileNotFoundError:
+        raise ConfigError(f"`serving.catalog`: no catalog file at {path}; write one with `slatewise catalog "
+                          "import ITEMS.csv --id COL ... -o catalog.parquet`.") from None
+    except (LogFormatError, LogValidationError) as err:
+        raise ConfigError(f"`serving.catalog` {path}: {err}") from None
+
+
 def resolve_shape(cfg: ServingConfig) -> ServedShape:
-    """Catalog, ``k`` and ``d`` from the config, the default world, or the fallback."""
+    """Catalog, ``k`` and ``d``: a shop's catalog file, the config, the default world, or the fallback."""
     world = None
-    if cfg.n_items == 0 or cfg.k == 0 or cfg.dim_context == 0:
+    if not cfg.catalog and (cfg.n_items == 0 or cfg.k == 0 or cfg.dim_context == 0):
         world = _default_world(cfg.world_seed)
-    if cfg.n_items:
+    if cfg.catalog:
+        catalog, source = _shop_catalog(cfg.catalog), "catalog"
+    elif cfg.n_items:
         catalog, source = Catalog.anonymous(cfg.n_items), "config"
     elif world is not None:
         catalog, source = world.catalog, "world"

@@ -50,7 +50,10 @@ class ArmConfig:
         weight: initial traffic share; an experiment's weights sum to 1.
         params: extra constructor arguments of the policy (``alpha``, ``epsilon`` ...).
         learn: whether the learner updates this arm's policy from its rewards.
-        policy_file: optional saved policy (``.npz``) to start from.
+        policy_file: optional saved policy (``.npz``) to start from, e.g. written by
+            ``slatewise learn``; checked at start-up against the served catalog and
+            context width (and, when its learn report ``POLICY.json`` lies beside it,
+            against the catalog's item ids and the context names it was learned on).
         ope_bar: when set, the arm gets no traffic until the lower 95% bound of its
             off-policy estimate (mean reward per decision) on the service's recent
             logs reaches this value.
@@ -128,7 +131,11 @@ class ServingConfig:
             killed process (every committed decision is in the WAL); ``FULL`` also
             survives power loss at one fsync per decision.
         world_seed: seed of ``World.default`` whose catalog is served when
-            ``n_items`` is 0.
+            ``n_items`` is 0 and no ``catalog`` is given.
+        catalog: a shop's catalog file (``catalog.parquet`` from ``slatewise catalog
+            import``); answers then carry the shop's own item ids. Needs ``k`` and
+            ``dim_context``; a relative path is read from the config file's folder
+            when it is there.
         n_items: catalog size for an anonymous catalog (ids ``0..n_items-1``); 0 takes
             the default world's catalog.
         k: slate length; 0 takes the default world's.
@@ -147,6 +154,14 @@ class ServingConfig:
         client_key: when set, ``POST /v1/rewards`` requires ``Authorization: Bearer
             <client_key>`` (the shop's backend holds it); empty accepts rewards
             carrying any event token this service issued.
+        user_id_secret: key of the HMAC that turns every ``user_id`` into the pseudonym
+            that is stored (:mod:`serving.privacy`); required when a config file is
+            read, generated once under ``model_dir`` for the embedded default.
+        retention_days: decisions and rewards older than this many days are removed by
+            the learner's pass (0 keeps them forever).
+        retention_mode: ``delete`` removes expired decisions with their rewards;
+            ``drop_context`` keeps them for the counts but deletes their contexts (they
+            leave the exports and the off-policy checks).
         experiments: the experiments; the first one serves slates by default.
     """
 
@@ -159,6 +174,7 @@ class ServingConfig:
     max_abs_context: float = 1e6
     synchronous: str = "NORMAL"
     world_seed: int = 0
+    catalog: str = ""
     n_items: int = 0
     k: int = 0
     dim_context: int = 0
@@ -169,6 +185,9 @@ class ServingConfig:
     slates_app: bool = True
     client_timeout_s: float = 5.0
     client_key: str = ""
+    user_id_secret: str = field(default="", repr=False)
+    retention_days: float = 0.0
+    retention_mode: str = "delete"
     experiments: tuple[ABExperimentConfig, ...] = field(default_factory=_default_experiments)
 
     def __post_init__(self) -> None:
@@ -184,11 +203,13 @@ class ServingConfig:
 
 _SCALAR_TYPES: dict[str, type] = {
     "db_path": str, "store": str, "model_dir": str, "admin_token": str, "reward_window_s": float,
-    "max_body_bytes": int, "max_abs_context": float, "synchronous": str, "world_seed": int,
+    "max_body_bytes": int, "max_abs_context": float, "synchronous": str, "world_seed": int, "catalog": str,
     "n_items": int, "k": int,
     "dim_context": int, "learn_interval_s": float, "reload_interval_s": float, "learner": bool,
     "slates_app": bool, "client_key": str, "client_timeout_s": float,
+    "user_id_secret": str, "retention_days": float, "retention_mode": str,
 }
+RETENTION_MODES = ("delete", "drop_context")
 
 
 def _validate(cfg: ServingConfig) -> None:
@@ -210,8 +231,23 @@ def _validate(cfg: ServingConfig) -> None:
     for name in ("n_items", "k", "dim_context", "max_body_bytes"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"`serving.{name}` must be >= 0, found {getattr(cfg, name)!r}.")
+    if not math.isfinite(cfg.retention_days) or cfg.retention_days < 0:
+        raise ConfigError(f"`serving.retention_days` must be >= 0 days (0 keeps everything), found "
+                          f"{cfg.retention_days!r}.")
+    if cfg.retention_days and cfg.retention_days * 86_400.0 <= cfg.reward_window_s:
+        raise ConfigError(f"`serving.retention_days` ({cfg.retention_days}) must be longer than the reward "
+                          f"window (`serving.reward_window_s` = {cfg.reward_window_s} s), or rewards would "
+                          "arrive for removed decisions.")
+    if cfg.retention_mode not in RETENTION_MODES:
+        raise ConfigError(f"`serving.retention_mode` must be one of {list(RETENTION_MODES)}, found "
+                          f"{cfg.retention_mode!r}.")
     if cfg.max_body_bytes < 256:
         raise ConfigError(f"`serving.max_body_bytes` must be at least 256, found {cfg.max_body_bytes}.")
+    if cfg.catalog and (cfg.n_items or not cfg.k or not cfg.dim_context):
+        raise ConfigError(f"`serving.catalog` = {cfg.catalog!r} sets the items: leave `serving.n_items` at 0 "
+                          f"(found {cfg.n_items}) and set `serving.k` and `serving.dim_context` (found "
+                          f"{cfg.k} and {cfg.dim_context}), the slate length and context width the arms' "
+                          "policies were learned for.")
     if not cfg.experiments:
         raise ConfigError("`experiments` is empty; configure at least one experiment with one arm.")
     names = [e.name for e in cfg.experiments]
@@ -334,6 +370,9 @@ def load_serving_config(path: str | os.PathLike[str] | None = None,
         for key, raw in serving.items():
             values[key] = tuple(str(v) for v in raw) if key == "context_names" else \
                 _coerce(key, raw, str(path))
+        where = values.get("catalog")
+        if where and not Path(where).is_absolute() and (Path(path).parent / where).is_file():
+            values["catalog"] = str(Path(path).parent / where)
         if "experiments" in data:
             values["experiments"] = tuple(_experiment_from_toml(e, i)
                                           for i, e in enumerate(data["experiments"]))
@@ -341,7 +380,13 @@ def load_serving_config(path: str | os.PathLike[str] | None = None,
         name = ENV_PREFIX + key.upper()
         if name in environ:
             values[key] = _coerce(key, environ[name], f"environment variable {name}")
-    return ServingConfig(**values)
+    cfg = ServingConfig(**values)
+    if path is not None and not cfg.user_id_secret:
+        raise ConfigError(f"serving config {path}: `serving.user_id_secret` is not set. The service stores "
+                          "only keyed hashes of user ids; set a secret of at least 16 characters in the "
+                          "[serving] table or in SLATEWISE_USER_ID_SECRET (only the embedded default "
+                          "configuration generates its own).")
+    return cfg
 
 
 def with_overrides(cfg: ServingConfig, **changes: Any) -> ServingConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ def session_of(user_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "little") >> 1
 
 
-def export_log(db_path: str | Path, *, include_pending: bool = False, now: float | None = None) -> SlateLog:
+def export_log(db_path: str | Path, *, include_pending: bool = False, now: float | None = None,
+               drop_user: bool = False, drop_context: Sequence[str] = ()) -> SlateLog:
     """The store's decisions at the served ``k`` as a :class:`SlateLog`.
 
     A decision is exported once its outcome is final: its reward arrived, or its
@@ -31,6 +33,11 @@ def export_log(db_path: str | Path, *, include_pending: bool = False, now: float
         db_path: the SQLite store.
         include_pending: also export decisions still inside their reward window.
         now: UNIX time that closes windows (default: the current time).
+        drop_user: leave the shopper out: every decision becomes its own session
+            (``session_id`` = ``event_id``); otherwise ``session_id`` is a hash of the
+            stored pseudonym (the raw id is never in the store).
+        drop_context: context columns to leave out, by name (``serving.context_names``)
+            or, for unnamed contexts, as ``x<i>``.
 
     Returns:
         The log: ``context`` (n, d), ``slate`` (n, k) catalog indices, ``reward`` (n, k),
@@ -41,7 +48,8 @@ def export_log(db_path: str | Path, *, include_pending: bool = False, now: float
         reward carried them (0 elsewhere).
 
     Raises:
-        ConfigError: the file is not a slatewise serving store.
+        ConfigError: the file is not a slatewise serving store, or ``drop_context`` names
+            a column it does not have.
         LogValidationError: no decision to export (a log needs at least one row).
     """
     path = Path(db_path)
@@ -57,15 +65,27 @@ def export_log(db_path: str | Path, *, include_pending: bool = False, now: float
         rows = store.export(meta.k, final_before)
     finally:
         store.close()
+    names = tuple(meta.context_names) or tuple(f"x{i}" for i in range(meta.dim_context))
+    unknown = sorted(set(drop_context) - set(names))
+    if unknown:
+        raise ConfigError(f"`--drop-context` names {unknown}, which the store's context does not have; its "
+                          f"columns are {list(names)}.")
+    keep = [i for i, name in enumerate(names) if name not in set(drop_context)]
+    context = rows.context[:, keep]
+    kept_names = tuple(meta.context_names[i] for i in keep) if meta.context_names else ()
     metadata = LogMetadata(logging_policy="slatewise-serving",
                            reward_type="click" if rows.kinds <= {"click"} else "custom",
-                           context_names=meta.context_names, source=f"slatewise serving store {path.name}")
+                           context_names=kept_names, source=f"slatewise serving store {path.name}")
     n = int(rows.event_id.shape[0])
+    if drop_user:
+        session_id = rows.event_id.copy()
+    else:
+        session_id = np.array([session_of(u) for u in rows.user_id.tolist()], dtype=np.int64)
     return SlateLog.from_arrays(
-        context=rows.context, slate=rows.slate, reward=rows.reward, pscore=rows.pscore,
+        context=context, slate=rows.slate, reward=rows.reward, pscore=rows.pscore,
         pscore_item=rows.pscore_item, catalog=catalog_from_json(meta.catalog), metadata=metadata,
         purchase=rows.purchase, revenue=rows.revenue, event_id=rows.event_id,
-        session_id=np.array([session_of(u) for u in rows.user_id.tolist()], dtype=np.int64),
+        session_id=session_id,
         step=np.zeros(n, dtype=np.int64), timestamp=(rows.ts * 1e9).astype("datetime64[ns]"),
         policy=rows.label,
     )

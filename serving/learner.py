@@ -28,12 +28,14 @@ from serving import rollout
 from serving.catalog import ServedShape
 from serving.config import ServingConfig
 from serving.models import arm_dir, build_policy, publish, read_pointer
-from serving.store import EventStore
+from serving.store import EventStore, Removal
 
 logger = logging.getLogger(__name__)
 
 BATCH_LIMIT = 50_000
 CHECKPOINT_INTERVAL_S = 0.5
+#: seconds between retention passes (the first pass runs at once)
+RETENTION_INTERVAL_S = 600.0
 
 
 class Learner:
@@ -58,6 +60,7 @@ class Learner:
         self._leading = False
         self._thread: threading.Thread | None = None
         self.passes = 0
+        self._next_retention = float("-inf")
 
     def _current(self, experiment: str, arm: str) -> tuple[SlatePolicy, int, dict[str, int]]:
         key = (experiment, arm)
@@ -109,8 +112,27 @@ class Learner:
                 if split is not None:
                     logger.warning("rollout of %s: %s", exp.name, split.reason)
         rollout.advance(self.store, self.cfg.experiments, now - self.cfg.reward_window_s)  # cheap reports
+        if self.cfg.retention_days and now >= self._next_retention:
+            self.retain(now)
+            self._next_retention = now + RETENTION_INTERVAL_S
         self.passes += 1
         return published
+
+    def retain(self, now: float) -> Removal:
+        """Remove what is older than ``serving.retention_days``, once the totals have counted it.
+
+        Runs after the totals were advanced, so every removed row is already inside
+        the experiment statistics' sums (which therefore cover the whole experiment,
+        not only the retained rows).
+        """
+        totals = self.store.totals()
+        removal = self.store.expire(now - self.cfg.retention_days * 86_400.0,
+                                    min(totals.decision_cursor, totals.expired_cursor),
+                                    self.cfg.retention_mode, now)
+        if removal.decisions:
+            logger.info("retention: %s %d decisions and %d rewards", removal.action, removal.decisions,
+                        removal.rewards)
+        return removal
 
     # ------------------------------------------------------------------ background
     def try_lead(self) -> bool:

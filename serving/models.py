@@ -30,6 +30,7 @@ from typing import Any
 
 import bandits.policies  # noqa: F401  (registers every policy)
 from bandits import PolicyError, SlatePolicy, make_policy, registered_policies
+from bandits.policy import ensure_registered
 from serving.catalog import ServedShape
 from serving.config import ArmConfig, ServingConfig
 from simulator.errors import ConfigError
@@ -113,7 +114,7 @@ def build_policy(arm: ArmConfig, shape: ServedShape, experiment: str) -> SlatePo
         ConfigError: unknown policy, bad parameters, or a saved file of the wrong shape.
     """
     where = f"experiments[{experiment!r}].arms[{arm.name!r}]"
-    if arm.policy not in registered_policies():
+    if not ensure_registered(arm.policy):
         raise ConfigError(f"`{where}.policy` must be a registered policy among "
                           f"{sorted(registered_policies())}, found {arm.policy!r}.")
     try:

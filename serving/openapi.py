@@ -18,6 +18,8 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
         dim_context: context width ``d``.
         max_body_bytes: the body size limit (documented on every POST).
     """
+    # the catalog's own ids: integers, or a shop's text ids (``serving.catalog``)
+    item_id: dict[str, Any] = {"oneOf": [{"type": "integer"}, {"type": "string"}]}
     number_list = {"type": "array", "items": {"type": "number"}, "minItems": k, "maxItems": k}
     errors = {
         "400": _error_response("The body is not a JSON object."),
@@ -35,10 +37,10 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
                  "description": "named features (when the service has context names)"},
             ]},
             "k": {"type": "integer", "minimum": 1, "maximum": k},
-            "candidates": {"type": "array", "items": {"type": "integer"},
+            "candidates": {"type": "array", "items": item_id,
                            "description": "item ids allowed in the slate"},
-            "exclude": {"type": "array", "items": {"type": "integer"}},
-            "anchor_item": {"type": "integer", "description": "the item being viewed (never shown)"},
+            "exclude": {"type": "array", "items": item_id},
+            "anchor_item": item_id | {"description": "the item being viewed (never shown)"},
             "experiment": {"type": "string"},
         },
     }
@@ -49,7 +51,7 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
             "event_id": {"type": "string", "minLength": 32, "maxLength": 32,
                          "description": "an opaque token naming the decision; post it unchanged with its "
                                         "reward"},
-            "slate": {"type": "array", "items": {"type": "integer"}},
+            "slate": {"type": "array", "items": item_id},
             "propensity": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1},
             "propensity_item": {"type": "array", "items": {"type": "number"}},
             "arm": {"type": "string"}, "policy": {"type": "string"},
@@ -89,6 +91,14 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
         {"name": "history_before", "in": "query", "required": False,
          "description": "only versions below this (the history_next of the previous page)",
          "schema": {"type": "integer", "minimum": 1}},
+        {"name": "epsilon", "in": "query", "required": False,
+         "description": "also release per-arm decisions and reward sums with Laplace noise, "
+                        "epsilon-differentially private per release (the `noisy` member)",
+         "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True}},
+        {"name": "reward_range", "in": "query", "required": False,
+         "description": "largest total reward of one decision, the sensitivity of the noisy sums "
+                        "(default k)",
+         "schema": {"type": "number", "minimum": 0, "exclusiveMinimum": True}},
     ]
     return {
         "openapi": "3.0.3",
@@ -120,7 +130,18 @@ def openapi_spec(k: int, dim_context: int, max_body_bytes: int) -> dict[str, Any
                 "parameters": name_param + history_params,
                 "responses": {"200": {"description": "The experiment report.", **json_ok},
                               "404": _error_response("Unknown experiment."),
-                              "422": _error_response("A bad history_limit or history_before.")},
+                              "422": _error_response("A bad history_limit, history_before or epsilon.")},
+            }},
+            "/v1/users/{user_id}": {"delete": {
+                "summary": "Erase one shopper: every decision, reward and assignment (admin).",
+                "parameters": [{"name": "user_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "minLength": 1, "maxLength": 256}}],
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "How many decisions and rewards were removed.",
+                                      **json_ok},
+                              "401": _error_response("Missing or wrong admin token."),
+                              "403": _error_response("Admin endpoints are disabled."),
+                              "422": _error_response("Not a valid user id.")},
             }},
             "/v1/experiments/{name}/traffic": {"post": {
                 "summary": "Change the traffic split or apply the rollout decision (admin).",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from flask import Flask, Response, current_app, request
@@ -16,11 +17,12 @@ from serving.http import error_answer, read_body
 from serving.learner import Learner
 from serving.metrics import Metrics
 from serving.models import ModelHub
+from serving.privacy import Pseudonyms, resolve_secret
 from serving.store import EventStore, StoreMeta, open_store
 from serving.tokens import EventTokens, new_key
 from serving.traffic import TrafficCache
 from serving.validation import parse_json
-from simulator.errors import ConfigError
+from simulator.errors import ConfigError, ServingError
 from simulator.logs.io import catalog_to_json
 
 
@@ -36,6 +38,8 @@ class Service:
         self.cfg = cfg
         self.clock = clock
         self.shape: ServedShape = resolve_shape(cfg)
+        check_policy_files(cfg, self.shape)
+        self.pseudonyms = Pseudonyms(resolve_secret(cfg.user_id_secret, cfg.model_dir, generate=True))
         self.store: EventStore = open_store(cfg.store or cfg.db_path, cfg.synchronous)
         try:
             self.tokens = EventTokens(check_store_shape(self.store, self.shape, cfg).event_key)
@@ -63,6 +67,38 @@ class Service:
     def request_json(self) -> dict[str, Any]:
         """The current request's JSON object (413 beyond ``max_body_bytes``, 400 when not an object)."""
         return parse_json(read_body(request.environ, self.cfg.max_body_bytes))
+
+
+def check_policy_files(cfg: ServingConfig, shape: ServedShape) -> None:
+    """Refuse to start when an arm's ``policy_file`` was learned on another catalog or context.
+
+    A missing file is named; the learn report beside a file (``POLICY.json``, written by
+    ``slatewise learn``) is compared with the served catalog's ids, ``k``, context width
+    and context names. (The policy's own sizes are checked when it is built.)
+
+    Raises:
+        ConfigError: naming the experiment, the arm and what differs.
+    """
+    from bandits.offline.stamp import CatalogStamp, read_stamp, stamp_mismatch
+
+    served = CatalogStamp.of(shape.catalog, shape.k, shape.dim_context, shape.context_names)
+    for exp in cfg.experiments:
+        for arm in exp.arms:
+            if not arm.policy_file:
+                continue
+            where = f"experiments[{exp.name!r}].arms[{arm.name!r}].policy_file"
+            if not Path(arm.policy_file).is_file():
+                raise ConfigError(f"`{where}`: no policy file at {arm.policy_file}; write one with "
+                                  "`slatewise learn LOG --policy NAME --out POLICY.npz`.")
+            try:
+                learned = read_stamp(arm.policy_file)
+            except (ValueError, KeyError, TypeError) as err:
+                raise ConfigError(f"`{where}`: the learn report beside {arm.policy_file} cannot be read "
+                                  f"({err}); learn the policy again or remove the report.") from None
+            problem = None if learned is None else stamp_mismatch(learned, served)
+            if problem is not None:
+                raise ConfigError(f"`{where}` = {arm.policy_file} does not fit this service: {problem}. "
+                                  "Learn it again on a log of the served catalog, or serve its catalog.")
 
 
 def check_store_shape(store: EventStore, shape: ServedShape, cfg: ServingConfig) -> StoreMeta:
@@ -98,6 +134,20 @@ def check_bearer(expected: str, what: str) -> None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
         raise Unauthorized(f"`Authorization`: expected `Bearer <{what}>`, found "
                            + ("nothing" if not header else "a wrong token") + ".", field="Authorization")
+
+
+def require_admin() -> None:
+    """Refuse a request without the admin token (403 when admin endpoints are disabled).
+
+    Raises:
+        ServingError: 403 when ``serving.admin_token`` is empty.
+        Unauthorized: the token is missing or wrong.
+    """
+    token = service().cfg.admin_token
+    if not token:
+        raise ServingError("admin endpoints are disabled: set serving.admin_token or "
+                           "SLATEWISE_ADMIN_TOKEN.", field="Authorization", status=403)
+    check_bearer(token, "admin token")
 
 
 def service() -> Service:

@@ -146,6 +146,21 @@ def _plain_context(value: Any, d: int, limit: float) -> npt.NDArray[np.float64] 
     return arr if top <= limit and top < math.inf else None  # NaN fails both comparisons
 
 
+def _text_ids(shape: ServedShape) -> bool:
+    return bool(shape.item_ids) and isinstance(shape.item_ids[0], str)
+
+
+def _id_kind(shape: ServedShape) -> str:
+    return "a text item id (the shop's own)" if _text_ids(shape) else "an integer item id"
+
+
+def _id_kind_ok(item: Any, shape: ServedShape) -> bool:
+    """An id of the catalog's kind: text for a shop's catalog of text ids, else an integer."""
+    if _text_ids(shape):
+        return isinstance(item, str)
+    return isinstance(item, int) and not isinstance(item, bool)
+
+
 def _items(field: str, value: Any, shape: ServedShape) -> list[int]:
     if not isinstance(value, list):
         raise InvalidField(field, "a list of item ids", _short(value))
@@ -153,8 +168,8 @@ def _items(field: str, value: Any, shape: ServedShape) -> list[int]:
         raise InvalidField(field, f"at most {4 * shape.n_items + 16} item ids", f"{len(value)}")
     out = []
     for i, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int):
-            raise InvalidField(f"{field}[{i}]", "an integer item id", _short(item))
+        if not _id_kind_ok(item, shape):
+            raise InvalidField(f"{field}[{i}]", _id_kind(shape), _short(item))
         index = shape.index_of.get(item)
         if index is None:
             raise InvalidField(f"{field}[{i}]", "an item id of the catalog", str(item),
@@ -249,8 +264,8 @@ def parse_slate_request(body: dict[str, Any], shape: ServedShape,
     anchor = None
     if body.get("anchor_item") is not None:
         anchor_id = body["anchor_item"]
-        if isinstance(anchor_id, bool) or not isinstance(anchor_id, int):
-            raise InvalidField("anchor_item", "an integer item id", _short(anchor_id))
+        if not _id_kind_ok(anchor_id, shape):
+            raise InvalidField("anchor_item", _id_kind(shape), _short(anchor_id))
         if anchor_id not in shape.index_of:
             raise InvalidField("anchor_item", "an item id of the catalog", str(anchor_id))
         anchor = shape.index_of[anchor_id]

@@ -163,9 +163,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# Only experiments/ for now: simulator/world/core.py <-> fused.py is a known cycle being removed;
-# add the other packages here once it is gone.
-@pytest.mark.parametrize("package", ["experiments"])
+@pytest.mark.parametrize("package", ["simulator", "bandits", "serving", "experiments"])
 def test_no_import_cycles(package: str) -> None:
     found = cycles(import_graph(ROOT, package))
     assert not found, "modules import each other in a circle:\n" + "\n".join(" <-> ".join(c) for c in found)

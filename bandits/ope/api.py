@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from bandits.ope._data import FloatArray, OPEData, check_row_array, prepare
+from bandits.ope.bounds import apply_bounds
 from bandits.ope.estimators import ESTIMATORS, Context, Result
 from bandits.ope.intervals import (
     Part,
@@ -31,9 +32,11 @@ class Estimate:
     """One estimator's estimate of a policy's value (expected reward summed over slots, per row).
 
     ``low``/``high`` is the two-sided interval at ``level`` by ``interval_method``;
-    ``lower_bound`` is a one-sided empirical-Bernstein bound at ``level`` (NaN where it
-    does not apply). ``ess``, ``max_weight`` and ``mean_weight`` describe the importance
-    weights the estimator used (NaN for DM).
+    ``lower_bound`` is a one-sided empirical-Bernstein bound at ``level`` from the reward's
+    known range (NaN where it does not apply). ``ess``, ``max_weight`` and ``mean_weight``
+    describe the importance weights the estimator used (NaN for DM). ``n_clusters`` is the
+    number of sessions the interval resampled (``n`` when every row is its own session);
+    ``estimand`` is ``'decision'`` (expected reward of one decision, summed over its slots).
     """
 
     estimator: str
@@ -49,6 +52,8 @@ class Estimate:
     warnings: tuple[str, ...]
     interval_method: str
     lower_bound: float
+    n_clusters: int = 0
+    estimand: str = "decision"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists for tuples)."""
@@ -91,6 +96,33 @@ def _support_warning(data: OPEData) -> str | None:
     return None
 
 
+def known_reward_range(log: SlateLog, given: tuple[float, float] | None = None) -> tuple[float, float] | None:
+    """The range one slot's reward can take, known before the data: given, or from the reward type.
+
+    Clicks and purchases lie in [0, 1]; revenue in [0, the catalog's top price]. ``None``
+    when unknown (a custom reward without a stated range, revenue without prices).
+    Logged rewards outside the range raise :class:`OPEError`.
+    """
+    if given is not None:
+        lo, hi = (float(v) for v in given)
+        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+            raise OPEError(f"`reward_range` must be (low, high) with low < high, found {given}.")
+        rng: tuple[float, float] | None = (lo, hi)
+    elif log.metadata.reward_type in ("click", "purchase"):
+        rng = (0.0, 1.0)
+    elif log.metadata.reward_type == "revenue" and log.catalog.price is not None:
+        rng = (0.0, float(np.max(log.catalog.price)))
+    else:
+        rng = None
+    if rng is not None:
+        r = np.asarray(log.reward)
+        if r.min() < rng[0] or r.max() > rng[1]:
+            raise OPEError(f"the log's rewards range over [{r.min():.6g}, {r.max():.6g}], outside the "
+                           f"reward's known range [{rng[0]:.6g}, {rng[1]:.6g}] (reward type "
+                           f"{log.metadata.reward_type!r}); pass reward_range=(low, high) that holds them.")
+    return rng
+
+
 def default_estimators(log: SlateLog, *, eval_pscore: Any = None, eval_pscore_cascade: Any = None,
                        pscore_cascade: Any = None) -> list[str]:
     """Every per-position estimator, plus the slate ones whose inputs are available."""
@@ -108,7 +140,8 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
                  reward_model: str | Any = "ridge", n_folds: int = 3, n_bootstrap: int = 200,
                  level: float = 0.95, interval: str = "bootstrap", seed: int = 0,
                  eval_pscore: Any = None, eval_pscore_cascade: Any = None, pscore_cascade: Any = None,
-                 params: dict[str, dict[str, float]] | None = None) -> list[Estimate]:
+                 params: dict[str, dict[str, float]] | None = None,
+                 reward_range: tuple[float, float] | None = None) -> list[Estimate]:
     """Estimate the value of the policy whose ``action_dist`` is given, on ``log``, by each estimator.
 
     Args:
@@ -125,6 +158,11 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
         eval_pscore_cascade: (n, k) evaluation probability of each logged prefix (``rips``, ``cascade-dr``).
         pscore_cascade: (n, k) logging probability of each logged prefix (``rips``, ``cascade-dr``).
         params: per-estimator options, e.g. ``{"switch-dr": {"tau": 10}, "clipped-ips": {"clip": 20}}``.
+        reward_range: ``(low, high)`` of one slot's reward, for the empirical-Bernstein bound
+            (default: from the reward type; see :func:`known_reward_range`).
+
+    Intervals resample whole sessions (``log.session_id``): a session's decisions share
+    a shopper and are not independent.
 
     Returns:
         One :class:`Estimate` per estimator, in the order asked.
@@ -166,7 +204,10 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
         ctx = Context(data, pred, model, seed, params=params.get(name, {}), **extra)
         results.append(ESTIMATORS[name].fn(ctx))
 
-    replicates = (replicate_values([r.terms for r in results], n_bootstrap, seed)
+    known = known_reward_range(log, reward_range)
+    groups = np.asarray(log.session_id)
+    n_clusters = int(np.unique(groups).size)
+    replicates = (replicate_values([r.terms for r in results], n_bootstrap, seed, groups)
                   if interval == "bootstrap" else [None] * len(results))
     support = _support_warning(data)
     out = []
@@ -175,7 +216,7 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
         if reps is not None:
             low, high, se = percentile_interval(reps, level)
         else:
-            low, high, se = normal_interval(res.terms, value, level)
+            low, high, se = normal_interval(res.terms, value, level, groups)
         ess, max_w, mean_w, warns = _diagnostics(res.weights, data)
         warns = [*res.notes, *warns]
         if support and res.weights is not None:
@@ -183,20 +224,30 @@ def estimate_all(log: SlateLog, action_dist: Any, *, estimators: Sequence[str] |
         if ESTIMATORS[name].model and not isinstance(model, RidgeRewardModel):
             warns.append("the interval holds this custom reward model fixed and may be too narrow; "
                          "reward_model='ridge' or 'logistic' account for the model's own uncertainty")
-        lower = (empirical_bernstein_lower(res.terms.row_totals(), level)
-                 if ESTIMATORS[name].mean_type and not ESTIMATORS[name].model else math.nan)
+        lower = math.nan
+        if ESTIMATORS[name].mean_type and not ESTIMATORS[name].model and res.weight_bound is not None:
+            if known is None:
+                warns.append("no lower bound: the reward's range is unknown (pass reward_range=(low, high))")
+            elif n_clusters < n:
+                warns.append("no lower bound: the empirical-Bernstein bound needs independent rows, and "
+                             "this log's sessions hold several decisions each")
+            else:
+                b = res.weight_bound * k
+                lower = empirical_bernstein_lower(res.terms.row_totals(), level,
+                                                  low=min(0.0, b * known[0]), high=max(0.0, b * known[1]))
         out.append(Estimate(name, value, low, high, level, se, n, ess, max_w, mean_w, tuple(warns),
-                            "bootstrap" if reps is not None else "normal", lower))
-    return out
+                            "bootstrap" if reps is not None else "normal", lower, n_clusters))
+    return apply_bounds(out, log, data)
 
 
 def estimate_from_arrays(reward: Any, pscore_item: Any, pi_item: Any, *, estimator: str = "ips",
-                         level: float = 0.95) -> Estimate:
+                         level: float = 0.95, reward_range: tuple[float, float] | None = None) -> Estimate:
     """IPS or SNIPS with a normal interval from per-slot arrays alone, each (n, k).
 
     For callers that hold the logged propensities and the evaluation policy's
     probabilities of the logged items but no full log (the serving layer's
-    off-policy bar).
+    off-policy bar). ``reward_range`` (one slot's reward) gives IPS its empirical-Bernstein
+    lower bound (NaN without it).
     """
     if estimator not in ("ips", "snips"):
         raise OPEError(f"estimate_from_arrays supports 'ips' and 'snips', not {estimator!r}.")
@@ -213,6 +264,11 @@ def estimate_from_arrays(reward: Any, pscore_item: Any, pi_item: Any, *, estimat
     value = terms.value()
     low, high, se = normal_interval(terms, value, level)
     ess, max_w, mean_w, warns = _diagnostics(w, None)
+    lower = math.nan
+    if estimator == "ips" and reward_range is not None:
+        lo, hi = reward_range
+        b = float((1.0 / p).max()) * shape[1]
+        lower = empirical_bernstein_lower(terms.row_totals(), level, low=min(0.0, b * lo),
+                                          high=max(0.0, b * hi))
     return Estimate(estimator, value, low, high, level, se, int(shape[0]), ess, max_w, mean_w, tuple(warns),
-                    "normal", empirical_bernstein_lower(terms.row_totals(), level) if estimator == "ips"
-                    else math.nan)
+                    "normal", lower, int(shape[0]))

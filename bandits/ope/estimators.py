@@ -49,7 +49,7 @@ import numpy as np
 from bandits.ope import position as pos
 from bandits.ope import slate as SLATE
 from bandits.ope._data import FloatArray, OPEData
-from bandits.ope.intervals import Part, Terms
+from bandits.ope.intervals import Part, Terms, Tuned
 from bandits.ope.reward_model import (
     Predictions,
     RidgeRewardModel,
@@ -81,6 +81,9 @@ class Result:
     terms: Terms
     weights: FloatArray | None
     notes: tuple[str, ...] = ()
+    #: The largest weight any (row, slot) term can carry, known from the logging propensities
+    #: (``1 / min pscore``), for the empirical-Bernstein bound; None where weights are unbounded.
+    weight_bound: float | None = None
 
 
 def _influence(ctx: Context, coef_policy: FloatArray, coef_logged: FloatArray) -> FloatArray | None:
@@ -95,6 +98,51 @@ def _influence(ctx: Context, coef_policy: FloatArray, coef_logged: FloatArray) -
     grad = policy_features_mean(pred.model, ctx.data, ctx.model.link, coef_policy)
     grad -= logged_features_mean(ctx.data, coef_logged * pred.d_logged)
     return row_influence(ctx.model, pred.model, ctx.data, grad)
+
+
+def _influences(ctx: Context, weights: list[FloatArray]) -> FloatArray | None:
+    """:func:`_influence` of DR with each of ``weights`` ((n, k) each), as (n, G); one solve.
+
+    The influence is linear in the gradient, and the gradient of DR with weights ``w``
+    is the policy part minus the logged features weighted by ``w``.
+    """
+    pred = ctx.pred
+    if pred is None or pred.model is None or not isinstance(ctx.model, RidgeRewardModel):
+        return None
+    d = ctx.data
+    g_policy = policy_features_mean(pred.model, d, ctx.model.link, np.ones(d.item.shape))
+    grads = np.column_stack([g_policy - logged_features_mean(d, w * pred.d_logged) for w in weights])
+    H, X, resid = ctx.model.hessian_and_scores(pred.model, d)
+    h = np.linalg.solve(H, grads)
+    per_pair = np.asarray(X @ h) * resid[:, None]
+    return np.asarray(per_pair.reshape(d.n, d.k, -1).sum(axis=1), dtype=np.float64)
+
+
+def _tuned(ctx: Context, kind: str, label: str, model: bool) -> Result:
+    """A shrunk estimator whose parameter is chosen by estimated MSE, again in every replicate."""
+    d = ctx.data
+    pred = _need_model(ctx) if model else None
+    grid = pos.tuning_grid(kind, d.weight)
+    q_logged = None if pred is None else pred.q_logged
+    q_policy = None if pred is None else pred.q_policy
+    terms, bias = pos.candidates(kind, grid, d.weight, d.reward, q_logged, q_policy)
+    infl = (_influences(ctx, [pos.SHRINK[kind](d.weight, float(g)) for g in grid]) if model else None)
+    tuned = Tuned(terms, bias, infl, grid)
+    c = tuned.choice()
+    removed = float(bias[:, c].mean())
+    value = float(terms[:, c].mean())
+    notes = (f"{label} = {grid[c]:.4g}, chosen from the data by estimated MSE and chosen again inside "
+             "every bootstrap replicate",
+             f"estimand: the shrunk value, not the policy's value; the shrinkage removed {removed:.4g} "
+             f"({abs(removed) / max(abs(value), 1e-300):.1%} of the estimate) here, a bias the interval "
+             "does not cover")
+    bound = min(float(grid[c]), _item_bound(d)) if kind == "clip" else None
+    return Result(Terms.from_tuned(tuned), d.weight, notes, weight_bound=bound)
+
+
+def _item_bound(d: OPEData) -> float:
+    """``1 / min pscore_item``: no evaluation probability (<= 1) can weigh a (row, slot) more."""
+    return float(1.0 / d.pscore_item.min())
 
 
 def _need_model(ctx: Context) -> Predictions:
@@ -119,7 +167,7 @@ def dm(ctx: Context) -> Result:
 def ips(ctx: Context) -> Result:
     """Inverse propensity scoring."""
     d = ctx.data
-    return Result(Terms(pos.ips_parts(d.weight, d.reward)), d.weight)
+    return Result(Terms(pos.ips_parts(d.weight, d.reward)), d.weight, weight_bound=_item_bound(d))
 
 
 def snips(ctx: Context) -> Result:
@@ -144,25 +192,32 @@ def sndr(ctx: Context) -> Result:
 
 def switch_dr(ctx: Context) -> Result:
     """Switch-DR: the model alone where the weight exceeds ``tau`` (param ``tau``; tuned when absent)."""
-    pred = _need_model(ctx)
+    _need_model(ctx)
     d = ctx.data
-    tau = ctx.params.get("tau") or pos.tune_switch(d.weight, d.reward, pred.q_logged, pred.q_policy)
-    return _dr_with(ctx, pos.switch_weights(d.weight, tau), (f"tau = {tau:.4g}",))
+    tau = ctx.params.get("tau")
+    if not tau:
+        return _tuned(ctx, "switch", "tau", model=True)
+    return _dr_with(ctx, pos.switch_weights(d.weight, tau), (f"tau = {tau:.4g} (given)",))
 
 
 def dros(ctx: Context) -> Result:
     """DR with optimistic shrinkage ``w -> lambda w / (w^2 + lambda)`` (param ``lambda``; tuned)."""
-    pred = _need_model(ctx)
+    _need_model(ctx)
     d = ctx.data
-    lam = ctx.params.get("lambda") or pos.tune_dros(d.weight, d.reward, pred.q_logged, pred.q_policy)
-    return _dr_with(ctx, pos.dros_weights(d.weight, lam), (f"lambda = {lam:.4g}",))
+    lam = ctx.params.get("lambda")
+    if not lam:
+        return _tuned(ctx, "dros", "lambda", model=True)
+    return _dr_with(ctx, pos.dros_weights(d.weight, lam), (f"lambda = {lam:.4g} (given)",))
 
 
 def clipped_ips(ctx: Context) -> Result:
     """IPS with weights clipped at ``M`` (param ``clip``; tuned when absent)."""
     d = ctx.data
-    clip = ctx.params.get("clip") or pos.tune_clip(d.weight, d.reward)
-    return Result(Terms(pos.clipped_ips_parts(d.weight, d.reward, clip)), d.weight, (f"M = {clip:.4g}",))
+    clip = ctx.params.get("clip")
+    if not clip:
+        return _tuned(ctx, "clip", "M", model=False)
+    return Result(Terms(pos.clipped_ips_parts(d.weight, d.reward, clip)), d.weight,
+                  (f"M = {clip:.4g} (given)",), weight_bound=min(clip, _item_bound(d)))
 
 
 def replay(ctx: Context) -> Result:
@@ -210,14 +265,14 @@ def sips(ctx: Context) -> Result:
     d = _whole_slates(ctx, "sips")
     eval_pscore = _require(ctx, "eval_pscore", "sips")
     num, _ = SLATE.sips_terms(d.reward, d.pscore, eval_pscore)
-    return Result(_row_part(num), (eval_pscore / d.pscore)[:, None])
+    return Result(_row_part(num), (eval_pscore / d.pscore)[:, None], weight_bound=float(1 / d.pscore.min()))
 
 
 def iips(ctx: Context) -> Result:
     """Independent IPS: per-slot marginal weights."""
     d = ctx.data
     num, _ = SLATE.iips_terms(d.reward, d.pscore_item, d.pi_item)
-    return Result(_row_part(num), d.weight)
+    return Result(_row_part(num), d.weight, weight_bound=_item_bound(d))
 
 
 def rips(ctx: Context) -> Result:
@@ -226,7 +281,7 @@ def rips(ctx: Context) -> Result:
     eval_c = _require(ctx, "eval_pscore_cascade", "rips")
     log_c = _require(ctx, "pscore_cascade", "rips")
     num, _ = SLATE.rips_terms(d.reward, log_c, eval_c)
-    return Result(_row_part(num), eval_c / log_c)
+    return Result(_row_part(num), eval_c / log_c, weight_bound=float(1 / log_c.min()))
 
 
 def cascade_dr(ctx: Context) -> Result:
@@ -254,12 +309,15 @@ def pseudoinverse(ctx: Context) -> Result:
     """The pseudoinverse estimator, for slates logged uniformly at random over the whole catalog."""
     d = _whole_slates(ctx, "pi")
     m, k = d.n_items, d.k
-    uniform = 1.0 / np.prod(m - np.arange(k, dtype=np.float64))
-    if not np.allclose(d.pscore, uniform, rtol=1e-6):
-        raise OPEError(f"estimator 'pi' is for uniform logging over all {m} items (pscore {uniform:.4g}); "
-                       f"this log's pscore ranges over [{d.pscore.min():.4g}, {d.pscore.max():.4g}]. "
-                       "Leave 'pi' out.")
-    num, w = SLATE.pi_terms(d.reward, d.item, d.action_dist[:, :, :k], np.full(d.n, m, dtype=np.int64))
+    n_elig = SLATE.uniform_n_eligible(d.pscore, k, m)
+    if (n_elig < 0).any():
+        row = int(np.flatnonzero(n_elig < 0)[0])
+        raise OPEError(f"estimator 'pi' is for uniform logging over all {m} items (pscore "
+                       f"{1 / SLATE.falling(m, k):.4g}); this log's pscore at row {row} is "
+                       f"{d.pscore[row]:.4g}, "
+                       "which no uniform draw of distinct items gives (its pscore ranges over "
+                       f"[{d.pscore.min():.4g}, {d.pscore.max():.4g}]). Leave 'pi' out.")
+    num, w = SLATE.pi_terms(d.reward, d.item, d.action_dist[:, :, :k], n_elig)
     return Result(_row_part(num), np.asarray(w, dtype=np.float64)[:, None])
 
 

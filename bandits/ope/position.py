@@ -69,16 +69,14 @@ def replay_parts(match: FloatArray, reward: FloatArray) -> Parts:
 # ---- tuning of switch-DR, DRos and clipped IPS -----------------------------------------------
 
 
-def _mse_pick(grid: FloatArray, terms_of: Callable[[float], FloatArray],
-              bias_of: Callable[[float], float]) -> float:
-    """The grid value with the least estimated MSE: variance of the mean plus squared bias bound."""
-    best, best_mse = float(grid[0]), np.inf
-    for g in grid:
-        t = terms_of(float(g))
-        mse = float(t.var(ddof=1) / t.size) + bias_of(float(g)) ** 2
-        if mse < best_mse:
-            best, best_mse = float(g), mse
-    return best
+def mse_scores(terms: FloatArray, bias: FloatArray) -> FloatArray:
+    """Estimated MSE of each candidate, (G,).
+
+    The variance of the mean of ``terms[:, g]`` plus the squared mean of ``bias[:, g]``
+    (what the shrinkage removes), both (n, G).
+    """
+    n = terms.shape[0]
+    return np.asarray(terms.var(axis=0, ddof=1) / n + bias.mean(axis=0) ** 2)
 
 
 def _weight_grid(w: FloatArray) -> FloatArray:
@@ -95,43 +93,63 @@ def dros_weights(weight: FloatArray, lam: float) -> FloatArray:
     return np.asarray(lam * weight / (weight**2 + lam))
 
 
+def clip_weights(weight: FloatArray, clip: float) -> FloatArray:
+    """Clipped IPS's weights ``min(w, M)``."""
+    return np.minimum(weight, clip)
+
+
+#: How each tuned estimator shrinks its weights, given the grid value.
+SHRINK: dict[str, Callable[[FloatArray, float], FloatArray]] = {
+    "switch": switch_weights, "dros": dros_weights, "clip": clip_weights,
+}
+
+
+def tuning_grid(kind: str, weight: FloatArray) -> FloatArray:
+    """Candidate values of ``tau`` (``'switch'``), ``M`` (``'clip'``) or ``lambda`` (``'dros'``)."""
+    if kind == "dros":
+        top = max(float((weight**2).max()), 1e-6)
+        return np.geomspace(top * 1e-4, top * 1e3, 15)
+    return _weight_grid(weight)
+
+
+def candidates(kind: str, grid: FloatArray, weight: FloatArray, reward: FloatArray,
+               q_logged: FloatArray | None = None,
+               q_policy: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+    """Per-row totals of the estimator at each grid value and the part the shrinkage removes.
+
+    Both (n, G). Without a model (``q_logged`` None) the estimator is shrunk IPS.
+    """
+    resid = reward if q_logged is None else reward - q_logged
+    base = 0.0 if q_policy is None else q_policy.sum(axis=1)
+    terms = np.empty((weight.shape[0], grid.size))
+    bias = np.empty_like(terms)
+    for g, value in enumerate(grid):
+        shrunk = SHRINK[kind](weight, float(value))
+        terms[:, g] = base + (shrunk * resid).sum(axis=1)
+        bias[:, g] = ((weight - shrunk) * resid).sum(axis=1)
+    return terms, bias
+
+
+def _tune(kind: str, weight: FloatArray, reward: FloatArray, q_logged: FloatArray | None = None,
+          q_policy: FloatArray | None = None) -> float:
+    grid = tuning_grid(kind, weight)
+    terms, bias = candidates(kind, grid, weight, reward, q_logged, q_policy)
+    return float(grid[int(np.argmin(mse_scores(terms, bias)))])
+
+
 def tune_switch(weight: FloatArray, reward: FloatArray, q_logged: FloatArray, q_policy: FloatArray) -> float:
     """``tau`` from the weight quantiles minimising variance + (what the switch removes)^2."""
-    resid = reward - q_logged
-
-    def terms_of(tau: float) -> FloatArray:
-        return np.asarray((q_policy + switch_weights(weight, tau) * resid).sum(axis=1))
-
-    def bias_of(tau: float) -> float:
-        return abs(float(((weight - switch_weights(weight, tau)) * resid).sum(axis=1).mean()))
-
-    return _mse_pick(_weight_grid(weight), terms_of, bias_of)
+    return _tune("switch", weight, reward, q_logged, q_policy)
 
 
 def tune_dros(weight: FloatArray, reward: FloatArray, q_logged: FloatArray, q_policy: FloatArray) -> float:
     """``lambda`` on a geometric grid around the squared weights, by the same criterion."""
-    resid = reward - q_logged
-
-    def terms_of(lam: float) -> FloatArray:
-        return np.asarray((q_policy + dros_weights(weight, lam) * resid).sum(axis=1))
-
-    def bias_of(lam: float) -> float:
-        return abs(float(((weight - dros_weights(weight, lam)) * resid).sum(axis=1).mean()))
-
-    top = max(float((weight**2).max()), 1e-6)
-    return _mse_pick(np.geomspace(top * 1e-4, top * 1e3, 15), terms_of, bias_of)
+    return _tune("dros", weight, reward, q_logged, q_policy)
 
 
 def tune_clip(weight: FloatArray, reward: FloatArray) -> float:
     """Clipping level ``M`` from the weight quantiles, by the same criterion."""
-
-    def terms_of(m: float) -> FloatArray:
-        return np.asarray((np.minimum(weight, m) * reward).sum(axis=1))
-
-    def bias_of(m: float) -> float:
-        return abs(float(((weight - np.minimum(weight, m)) * reward).sum(axis=1).mean()))
-
-    return _mse_pick(_weight_grid(weight), terms_of, bias_of)
+    return _tune("clip", weight, reward)
 
 
 def replay_match(item: IntArray, slot: IntArray, action_dist: FloatArray, seed: int) -> FloatArray:

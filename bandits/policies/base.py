@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from bandits.policies import _kernels
 from bandits.policy import BoolArray, Feedback, FloatArray, IntArray, SlateDecision, SlatePolicy
 from bandits.slates import (
     count_slots,
     epsilon_greedy_dist,
     epsilon_greedy_slates,
     monte_carlo_slates,
+    required_rows,
     slot_order,
     topk_slates,
 )
@@ -196,6 +198,8 @@ class ScorePolicy(SlatePolicy):
 
     def _select(self, context: FloatArray, eligible: BoolArray | None,
                 required: BoolArray | None) -> SlateDecision:
+        if context.shape[0] == 1 and eligible is None and required is None:
+            return self._select_unmasked_row(context)
         greedy = self.greedy(context, eligible, required)
         n = greedy.shape[0]
         if self.epsilon == 0.0:
@@ -203,6 +207,28 @@ class ScorePolicy(SlatePolicy):
         slate, pscore, pscore_item = epsilon_greedy_slates(self._rng, greedy, self.epsilon,
                                                            self.n_items, eligible, required)
         return SlateDecision(slate, pscore, pscore_item)
+
+    def _select_unmasked_row(self, context: FloatArray) -> SlateDecision:
+        """One context (1, d) without masks: the same distribution as the batch path, fewer calls.
+
+        The top-k is one compiled call; exploration draws an ordered k-subset uniformly
+        (``Generator.choice`` without replacement), whose slate probability is
+        ``1 / (n_items)_k`` and per-slot marginal ``1 / n_items``.
+        """
+        scores = np.ascontiguousarray(self._scores(context)[0], dtype=np.float64)
+        greedy = np.empty((1, self.k), dtype=np.int64)
+        _kernels.top_k_one(scores, self.k, self._order, greedy[0])
+        eps = self.epsilon
+        if eps == 0.0:
+            return SlateDecision(greedy, np.ones(1), np.ones((1, self.k)))
+        slate = greedy
+        if self._rng.random() < eps:
+            slate = self._rng.choice(self.n_items, size=self.k, replace=False).astype(np.int64)[None, :]
+        m = self.n_items
+        n_slates = float(np.prod(np.arange(m - self.k + 1, m + 1, dtype=np.float64)))
+        same = slate == greedy
+        pscore = np.array([(1.0 - eps) * float(same.all()) + eps / n_slates])
+        return SlateDecision(slate, pscore, (1.0 - eps) * same + eps / m)
 
     def _action_dist(self, context: FloatArray, eligible: BoolArray | None,
                      required: BoolArray | None, n_draws: int | None) -> FloatArray:
@@ -245,11 +271,39 @@ class SampledScorePolicy(SlatePolicy):
     def _sampler(self, context: FloatArray) -> Callable[[slice, int], FloatArray]:
         """A function ``(rows, n_draws) -> (n_rows, n_draws, n_items)`` of score draws."""
 
+    def _max_probabilities(self, context: FloatArray, allowed: BoolArray) -> FloatArray | None:
+        """P(each item's draw is the largest of the ``allowed`` (n, n_items) items), shape (n, n_items).
+
+        By quadrature (:mod:`bandits.policies.quadrature`) where the policy's draws allow
+        it; None means Monte Carlo.
+        """
+        return None
+
+    def _top_one(self, context: FloatArray, eligible: BoolArray | None,
+                 required: BoolArray | None) -> FloatArray | None:
+        """For ``k = 1``: the exact distribution (n, n_items) of the shown item, or None.
+
+        The shown item is the best draw among the row's required eligible items when it
+        has any (the required rule of top-k for one slot), else among its eligible items.
+        """
+        if self.k != 1:
+            return None
+        n, m = context.shape[0], self.n_items
+        allowed = np.ones((n, m), dtype=np.bool_) if eligible is None else np.array(eligible)
+        req, has = required_rows(eligible, required, n, m)
+        if req is not None:
+            allowed[has] = req[has]
+        return self._max_probabilities(context, allowed)
+
     def _select(self, context: FloatArray, eligible: BoolArray | None,
                 required: BoolArray | None) -> SlateDecision:
         n = context.shape[0]
         draw = self._sampler(context)
         slate = topk_slates(draw(slice(0, n), 1)[:, 0, :], self.k, eligible, required, self._order)
+        top = self._top_one(context, eligible, required)
+        if top is not None:  # the shown item's exact (quadrature) probability
+            p = np.take_along_axis(top, slate, axis=1)
+            return SlateDecision(slate, p[:, 0].copy(), p)
         dist, freq = self._monte_carlo(draw, n, self.n_draws, eligible, required, slate)
         assert freq is not None
         d = self.n_draws
@@ -261,6 +315,9 @@ class SampledScorePolicy(SlatePolicy):
     def _action_dist(self, context: FloatArray, eligible: BoolArray | None,
                      required: BoolArray | None, n_draws: int | None) -> FloatArray:
         d = self.n_draws if n_draws is None else check_int("n_draws", n_draws, low=1)
+        top = self._top_one(context, eligible, required)
+        if top is not None:
+            return top[:, :, None]
         dist, _ = self._monte_carlo(self._sampler(context), context.shape[0], d, eligible, required)
         return dist
 

@@ -8,7 +8,6 @@ the reward when examined.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 from bandits.policies import _kernels
 from bandits.policies.base import ScorePolicy, check_number, slot_weights
 from bandits.policies.ridge import RidgeArms
-from bandits.policy import Feedback, FloatArray, SlateDecision, register_policy
+from bandits.policy import Feedback, FloatArray, IntArray, SlateDecision, register_policy
 from simulator.errors import PolicyError
 
 _ONE = np.ones(1)  # the propensity of a deterministic slate, shared read-only by select_one
@@ -91,48 +90,20 @@ class LinUCB(_RidgePolicy):
         self._ones_k = np.ones((1, k))
         self._ones_k.flags.writeable = False
 
-    def select_one(self, context: Any) -> SlateDecision:
-        """One context (d,), no masks: the same slate as ``select``, with less overhead.
-
-        Scores are computed by one compiled call (:mod:`bandits.policies._kernels`),
-        as ``select`` does for a batch of one.
-        """
-        x = np.asarray(context, dtype=np.float64)
-        if x.shape != (self.dim_context,):
-            raise PolicyError(f"`context` of select_one must have shape ({self.dim_context},), "
-                              f"found {x.shape}; for a batch use select().")
-        if not _kernels.all_finite(x):
-            raise PolicyError("`context` holds NaN or infinite values.")
-        scores = self._ridge.ucb_one(x, self.alpha)
+    def _select_one_hook(self, context: FloatArray) -> SlateDecision:
+        """One checked context (d,): the slate ``select`` gives, by one compiled scoring call."""
+        scores = self._ridge.ucb_one(np.ascontiguousarray(context), self.alpha)
         slate = np.empty((1, self.k), dtype=np.int64)
         _kernels.top_k_one(scores, self.k, self._order, slate[0])
         # a deterministic slate: propensities 1, shared read-only arrays (no allocation per call)
         return SlateDecision(slate, _ONE, self._ones_k)
 
-    def update_one(self, context: Any, slate: Any, reward: Any) -> None:
-        """Learn from one event (context (d,), slate (k,), reward (k,)) as ``update`` would."""
-        x = np.asarray(context, dtype=np.float64)
-        items = np.asarray(slate)
-        r = np.asarray(reward, dtype=np.float64)
-        k_fb = items.shape[0] if items.ndim == 1 else -1
-        if (x.shape != (self.dim_context,) or items.dtype.kind not in "iu" or k_fb not in (1, self.k)
-                or r.shape != items.shape):
-            raise PolicyError(f"update_one takes context ({self.dim_context},), slate (k,) of item "
-                              f"indices with k in (1, {self.k}) and reward like slate, found "
-                              f"{x.shape}, {items.dtype} {items.shape} and {r.shape}.")
-        if k_fb == 1 and self.examination is None:
-            item, y = int(items[0]), float(r[0])
-            if not 0 <= item < self.n_items:
-                raise PolicyError(f"`slate` holds items outside [0, {self.n_items - 1}].")
-            if not (_kernels.all_finite(x) and math.isfinite(y)):
-                raise PolicyError("`context` or `reward` holds NaN or infinite values.")
-            self._ridge.update_one(item, np.ascontiguousarray(x), y)
+    def _update_one_hook(self, context: FloatArray, slate: IntArray, reward: FloatArray) -> None:
+        """One checked event: a single position without examination is one rank-one update."""
+        if slate.shape[0] == 1 and self.examination is None:
+            self._ridge.update_one(int(slate[0]), np.ascontiguousarray(context), float(reward[0]))
             return
-        if items.min() < 0 or items.max() >= self.n_items:
-            raise PolicyError(f"`slate` holds items outside [0, {self.n_items - 1}].")
-        if not (np.isfinite(x).all() and np.isfinite(r).all()):
-            raise PolicyError("`context` or `reward` holds NaN or infinite values.")
-        self._update(Feedback(x[None, :], items[None, :].astype(np.int64), r[None, :]))
+        self._update(Feedback(context[None, :], slate[None, :], reward[None, :]))
 
     def _scores(self, context: FloatArray) -> FloatArray:
         ridge = self._ridge

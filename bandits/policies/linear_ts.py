@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from bandits.policies import quadrature
 from bandits.policies.base import (
     DEFAULT_N_DRAWS,
     SampledScorePolicy,
@@ -24,7 +25,7 @@ from bandits.policies.base import (
 )
 from bandits.policies.linear import check_dim_context, ridge_observations
 from bandits.policies.ridge import RidgeArms
-from bandits.policy import Feedback, FloatArray, IntArray, register_policy
+from bandits.policy import BoolArray, Feedback, FloatArray, IntArray, register_policy
 
 
 def _normal_sampler(policy: SampledScorePolicy, mean: FloatArray,
@@ -37,6 +38,14 @@ def _normal_sampler(policy: SampledScorePolicy, mean: FloatArray,
         return mu[:, None, :] + s[:, None, :] * z
 
     return draw
+
+
+def normal_quadrature(mean: FloatArray, sd: FloatArray, allowed: BoolArray) -> FloatArray | None:
+    """P(each item's N(mean, sd^2) draw is the largest allowed one) (n, n_items), or None (some sd is 0)."""
+    out = np.empty(mean.shape)
+    ok = quadrature.normal_max_prob(np.ascontiguousarray(mean), np.ascontiguousarray(sd),
+                                    np.ascontiguousarray(allowed), out)
+    return out if ok else None
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:
@@ -71,9 +80,16 @@ class LinearTS(SampledScorePolicy):
         self.reg = check_number("reg", reg, low=0.0, low_open=True)
         self._ridge = RidgeArms(self.n_items, self.dim_context, self.reg)
 
-    def _sampler(self, context: FloatArray) -> Callable[[slice, int], FloatArray]:
+    def _moments(self, context: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Mean and standard deviation (n, n_items) of each item's sampled reward."""
         ridge = self._ridge
-        return _normal_sampler(self, ridge.mean(context), self.v * np.sqrt(ridge.variance(context)))
+        return ridge.mean(context), self.v * np.sqrt(ridge.variance(context))
+
+    def _sampler(self, context: FloatArray) -> Callable[[slice, int], FloatArray]:
+        return _normal_sampler(self, *self._moments(context))
+
+    def _max_probabilities(self, context: FloatArray, allowed: BoolArray) -> FloatArray | None:
+        return normal_quadrature(*self._moments(context), allowed)
 
     def _update(self, feedback: Feedback) -> None:
         self._ridge.update(*ridge_observations(feedback, self.examination, self.k))
@@ -122,10 +138,17 @@ class LogisticTS(SampledScorePolicy):
         self._precision = np.repeat(np.eye(d)[None] * self.reg, m, axis=0)
         self._cov = np.repeat(np.eye(d)[None] / self.reg, m, axis=0)
 
-    def _sampler(self, context: FloatArray) -> Callable[[slice, int], FloatArray]:
+    def _moments(self, context: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Mean and standard deviation (n, n_items) of each item's sampled logit."""
         mean = context @ self._mean.T
         var = np.einsum("ind,nd->ni", np.matmul(context, self._cov), context)
-        return _normal_sampler(self, mean, self.v * np.sqrt(np.maximum(var, 0.0)))
+        return mean, self.v * np.sqrt(np.maximum(var, 0.0))
+
+    def _sampler(self, context: FloatArray) -> Callable[[slice, int], FloatArray]:
+        return _normal_sampler(self, *self._moments(context))
+
+    def _max_probabilities(self, context: FloatArray, allowed: BoolArray) -> FloatArray | None:
+        return normal_quadrature(*self._moments(context), allowed)
 
     def _update(self, feedback: Feedback) -> None:
         check_binary_reward(feedback, "logistic_ts")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from bandits.policy import BoolArray, Feedback, FloatArray, SlateDecision, SlatePolicy, register_policy
 from bandits.slates import uniform_dist, uniform_slates
 
@@ -26,6 +28,12 @@ class UniformPolicy(SlatePolicy):
 
     def _select(self, context: FloatArray, eligible: BoolArray | None,
                 required: BoolArray | None) -> SlateDecision:
+        if context.shape[0] == 1 and eligible is None and required is None:
+            # one unmasked row: an ordered k-subset drawn uniformly, probability 1 / (n_items)_k
+            m, k = self.n_items, self.k
+            slate = self._rng.choice(m, size=k, replace=False).astype(np.int64)[None, :]
+            n_slates = float(np.prod(np.arange(m - k + 1, m + 1, dtype=np.float64)))
+            return SlateDecision(slate, np.array([1.0 / n_slates]), np.full((1, k), 1.0 / m))
         slate, pscore, pscore_item = uniform_slates(self._rng, context.shape[0], self.n_items, self.k,
                                                     eligible, required)
         return SlateDecision(slate, pscore, pscore_item)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from experiments.cli.output import emit_json, json_option
-from experiments.config import ExperimentConfig, load_experiment_config
-from experiments.engine import Engine, make_engine
+from experiments.cli.output import emit_json, json_option, show_progress
 from simulator.errors import ConfigError, EngineError
+
+if TYPE_CHECKING:
+    from experiments.config import ExperimentConfig
+    from experiments.engine import Engine
 
 _out = click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
                     help="Folder for the report, the metrics and summary.json.")
@@ -22,10 +24,12 @@ _engine = click.option("--engine", type=click.Choice(["local", "ray"]), default=
 _address = click.option("--address", default=None,
                         help="Ray cluster address (with --engine ray); a local Ray starts when omitted.")
 _progress = click.option("--progress/--no-progress", default=True, show_default=True,
-                         help="Show a progress bar on stderr.")
+                         help="Show a progress bar on stderr (never with --json or off a terminal).")
 
 
 def _engine_for(name: str, workers: int | None, address: str | None) -> Engine:
+    from experiments.engine import make_engine
+
     try:
         return make_engine(name, workers=workers, address=address)
     except EngineError as err:
@@ -33,6 +37,8 @@ def _engine_for(name: str, workers: int | None, address: str | None) -> Engine:
 
 
 def _load(path: Path) -> ExperimentConfig:
+    from experiments.config import load_experiment_config
+
     try:
         return load_experiment_config(path)
     except ConfigError as err:
@@ -82,7 +88,8 @@ def simulate_cmd(config: Path, out_dir: Path, workers: int | None, engine: str, 
                                    "simulate needs data.source = 'world' or 'calibrated' (use "
                                    "`slatewise compare` to score policies on a log).")
     runner = _engine_for(engine, workers or cfg.workers or None, address)
-    _print(run(cfg, out_dir, simulate=True, compare=False, engine=runner, progress=progress), as_json)
+    _print(run(cfg, out_dir, simulate=True, compare=False, engine=runner,
+                   progress=show_progress(as_json, progress)), as_json)
 
 
 @click.command("compare")
@@ -100,7 +107,8 @@ def compare_cmd(config: Path, out_dir: Path, workers: int | None, engine: str, a
 
     cfg = _load(config)
     runner = _engine_for(engine, workers or cfg.workers or None, address)
-    _print(run(cfg, out_dir, simulate=False, compare=True, engine=runner, progress=progress), as_json)
+    _print(run(cfg, out_dir, simulate=False, compare=True, engine=runner,
+                   progress=show_progress(as_json, progress)), as_json)
 
 
 @click.command("demo")
@@ -118,7 +126,8 @@ def demo_cmd(out_dir: Path, workers: int | None, progress: bool, as_json: bool) 
 
     cfg = _load(DEMO_CONFIG)
     start = time.perf_counter()
-    summary = run(cfg, out_dir, workers=workers, progress=progress, title="slatewise demo")
+    summary = run(cfg, out_dir, workers=workers, progress=show_progress(as_json, progress),
+                  title="slatewise demo")
     summary["seconds"] = round(time.perf_counter() - start, 1)
     _print(summary, as_json)
     if not as_json:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from experiments.cli.output import emit_json, json_option
+from experiments.cli.output import Stages, emit_json, json_option, show_progress
 from simulator.errors import ConfigError, DataImportError
 from simulator.logs import (
     LogFormatError,
@@ -44,11 +44,14 @@ def logs_group() -> None:
 def import_obd_cmd(data_dir: Path, policy: str, campaign: str, affinity: bool, output: Path,
                    as_json: bool) -> None:
     """Import an Open Bandit Dataset campaign (ZOZO, Inc., CC BY 4.0) into a log file."""
-    try:
-        log = import_obd(data_dir, policy=policy, campaign=campaign, include_affinity=affinity)
-    except (LogFormatError, LogValidationError) as err:
-        raise click.ClickException(str(err)) from None
-    save_parquet(log, output)
+    with Stages(["read and check", "write"], show_progress(as_json), desc="import-obd") as stage:
+        stage.next()
+        try:
+            log = import_obd(data_dir, policy=policy, campaign=campaign, include_affinity=affinity)
+        except (LogFormatError, LogValidationError) as err:
+            raise click.ClickException(str(err)) from None
+        stage.next()
+        save_parquet(log, output)
     summary = {"output": str(output), "rows": log.n_rounds, "items": log.n_items,
                "context_dim": log.dim_context, "policy": policy, "campaign": campaign}
     if as_json:
@@ -151,7 +154,7 @@ def import_cmd(file: Path, catalog_file: Path, map_spec: str | None, mapping_fil
                                "FILE.toml.")
     options = {"position_base": position_base, "layout": layout, "list_sep": list_sep, "k": k,
                "reward": reward, "logging_policy": logging_policy}
-    bar = _ProgressBar(enabled=not as_json and sys.stderr.isatty())
+    bar = _ProgressBar(enabled=show_progress(as_json))
     try:
         mapping = LogMapping.parse(map_spec, **options) if map_spec is not None \
             else LogMapping.from_toml(mapping_file, **options)  # type: ignore[arg-type]
@@ -234,14 +237,21 @@ def validate_cmd(file: Path, as_json: bool) -> None:
               help="Parquet file to write.")
 @click.option("--include-pending/--final-only", default=False, show_default=True,
               help="Also export decisions whose reward window is still open (reward 0 so far).")
+@click.option("--drop-user", is_flag=True, default=False,
+              help="Leave shoppers out: each decision becomes its own session (by default the session "
+                   "is a hash of the stored user pseudonym; raw ids are never stored).")
+@click.option("--drop-context", default="", metavar="COL,COL",
+              help="Context columns to leave out of the log, by name (x0, x1, ... for unnamed contexts).")
 @json_option
-def export_serving_cmd(db: Path, output: Path, include_pending: bool, as_json: bool) -> None:
+def export_serving_cmd(db: Path, output: Path, include_pending: bool, drop_user: bool, drop_context: str,
+                       as_json: bool) -> None:
     """Export a serving event store (SQLite) as a log file, to replay and evaluate what was served."""
     from serving.export import export_log
     from simulator.errors import ConfigError
 
     try:
-        log = export_log(db, include_pending=include_pending)
+        log = export_log(db, include_pending=include_pending, drop_user=drop_user,
+                         drop_context=[c.strip() for c in drop_context.split(",") if c.strip()])
     except (ConfigError, LogValidationError) as err:
         raise click.ClickException(str(err)) from None
     save_parquet(log, output)

@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from bandits.policy import Feedback, SlatePolicy, make_policy, registered_policies
-from experiments.cli.output import emit_json, json_option
+from experiments.cli.output import Stages, emit_json, json_option, progress_iter, show_progress
 from simulator.errors import PolicyError
 from simulator.logs import LogFormatError, LogValidationError, SlateLog, load_parquet
 
@@ -152,10 +152,13 @@ def _estimate_partitioned(folder: Path, spec: str, n_bootstrap: int, level: floa
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="For a folder of partitions: read them in this process or with Ray Data.")
 @click.option("--address", default=None, help="Ray cluster address (with --engine ray); else a local Ray.")
+@click.option("--estimand", type=click.Choice(["decision", "session"]), default="decision", show_default=True,
+              help="Value per decision (summed over slots), or per session (summed over its decisions: "
+                   "pdis, wpdis, dr, wdr, bootstrapped over sessions).")
 @json_option
 def estimate_cmd(log_file: Path, spec: str, estimators: str | None, train_fraction: float,
                  n_bootstrap: int, level: float, seed: int, engine: str, address: str | None,
-                 as_json: bool) -> None:
+                 estimand: str, as_json: bool) -> None:
     """Estimate the value of the policy SPEC on LOG_FILE with every estimator and its interval.
 
     LOG_FILE may be a folder of Parquet partitions: then IPS, SNIPS and DR are
@@ -164,6 +167,9 @@ def estimate_cmd(log_file: Path, spec: str, estimators: str | None, train_fracti
     from bandits.ope import OPEError, estimate_all
 
     if log_file.is_dir():
+        if estimand != "decision":
+            raise click.BadParameter("a folder of partitions is scored per decision; drop --estimand session",
+                                     param_hint="--estimand")
         if estimators is not None or train_fraction > 0:
             raise click.BadParameter("a folder of partitions is scored by ips, snips and dr without "
                                      "training; drop --estimators and --train-fraction",
@@ -178,7 +184,7 @@ def estimate_cmd(log_file: Path, spec: str, estimators: str | None, train_fracti
         log = load_parquet(log_file)
     except (LogFormatError, LogValidationError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
-    names = _estimator_list(estimators)
+    names = _estimator_list(estimators) if estimand == "decision" else _session_estimator_list(estimators)
     policy = parse_policy_spec(spec, log)
     test = log
     if train_fraction > 0:
@@ -188,24 +194,74 @@ def estimate_cmd(log_file: Path, spec: str, estimators: str | None, train_fracti
                                      "score on", param_hint="--train-fraction")
         train, test = log.take(np.arange(cut)), log.take(np.arange(cut, log.n_rounds))
         policy.update(Feedback.from_log(train))
-    try:
-        dist = policy.action_dist(test.context)
-        results = estimate_all(test, dist, estimators=names, n_bootstrap=n_bootstrap, level=level, seed=seed,
-                               interval="bootstrap" if n_bootstrap > 0 else "normal")
-    except (OPEError, PolicyError) as err:
-        raise click.ClickException(str(err)) from None
+    if estimand == "session":
+        _estimate_sessions(log_file, spec, policy, test, log.n_rounds - test.n_rounds, names, n_bootstrap,
+                           level, seed, as_json)
+        return
+    with Stages(["action distribution", "estimate"], show_progress(as_json), desc="ope") as stage:
+        try:
+            stage.next()
+            dist = policy.action_dist(test.context)
+            stage.next()
+            results = estimate_all(test, dist, estimators=names, n_bootstrap=n_bootstrap, level=level,
+                                   seed=seed, interval="bootstrap" if n_bootstrap > 0 else "normal")
+        except (OPEError, PolicyError) as err:
+            raise click.ClickException(str(err)) from None
     rows = [r.to_dict() for r in results]
     source = log.metadata.pscore_source
     if as_json:
-        emit_json({"log": str(log_file), "policy": spec, "n_rounds": test.n_rounds,
+        emit_json({"log": str(log_file), "policy": spec, "estimand": "decision", "n_rounds": test.n_rounds,
                    "trained_on": log.n_rounds - test.n_rounds, "level": level, "pscore_source": source,
                    "estimates": rows})
         return
-    click.echo(f"{spec} on {log_file} ({test.n_rounds:,} decisions, {level:.0%} intervals)\n")
+    click.echo(f"{spec} on {log_file} ({test.n_rounds:,} decisions, {level:.0%} intervals, value per "
+               "decision)\n")
     click.echo(_estimate_table(rows))
     if source == "estimated":
         click.echo("\npropensities: estimated from the log itself (not logged); every estimate above "
                    "inherits that model's error.")
+
+
+def _session_estimator_list(estimators: str | None) -> list[str] | None:
+    from bandits.ope import SESSION_ESTIMATORS
+
+    if estimators is None:
+        return None
+    names = [e.strip() for e in estimators.split(",") if e.strip()]
+    unknown = [e for e in names if e not in SESSION_ESTIMATORS]
+    if unknown:
+        raise click.BadParameter(f"unknown session estimator(s) {unknown}; with --estimand session choose "
+                                 f"from {list(SESSION_ESTIMATORS)}", param_hint="--estimators")
+    return names
+
+
+def _estimate_sessions(log_file: Path, spec: str, policy: SlatePolicy, test: SlateLog, trained_on: int,
+                       names: list[str] | None, n_bootstrap: int, level: float, seed: int,
+                       as_json: bool) -> None:
+    from bandits.ope import SESSION_ESTIMATORS, OPEError, estimate_sessions
+
+    try:
+        dist = policy.action_dist(test.context)
+        results = estimate_sessions(test, dist, estimators=names or SESSION_ESTIMATORS,
+                                    n_bootstrap=max(n_bootstrap, 2), level=level, seed=seed)
+    except (OPEError, PolicyError) as err:
+        raise click.ClickException(str(err)) from None
+    rows = [r.to_dict() for r in results]
+    if as_json:
+        emit_json({"log": str(log_file), "policy": spec, "estimand": "session", "n_rounds": test.n_rounds,
+                   "n_sessions": results[0].n_sessions, "trained_on": trained_on, "level": level,
+                   "estimates": rows})
+        return
+    click.echo(f"{spec} on {log_file} ({results[0].n_sessions:,} sessions, {test.n_rounds:,} decisions, "
+               f"{level:.0%} intervals, value per session)\n")
+    head = f"{'estimator':<10} {'estimate':>12} {'low':>12} {'high':>12} {'ESS first':>10} {'ESS last':>9}"
+    click.echo(head + "\n" + "-" * len(head))
+    for r in results:
+        shown = (f"{r.value:>12.5f} {r.low:>12.5f} {r.high:>12.5f}" if r.supported
+                 else f"{'not supported':>38}")
+        click.echo(f"{r.estimator:<10} {shown} {r.ess_first:>10.1f} {r.ess_last:>9.1f}")
+    if results[0].warnings:
+        click.echo("\nwarnings:\n" + "\n".join(f"  {w}" for w in results[0].warnings))
 
 
 @ope_group.command("obd-benchmark")
@@ -230,7 +286,8 @@ def obd_benchmark_cmd(data_dir: Path, campaigns: tuple[str, ...], estimators: st
 
     names = _estimator_list(estimators)
     results = []
-    for campaign in campaigns:
+    for campaign in progress_iter(campaigns, show_progress(as_json), desc="obd-benchmark",
+                                  unit="campaign"):
         try:
             results.append(run_campaign(data_dir, campaign, estimators=names, n_bootstrap=n_bootstrap,
                                         n_draws=n_draws, seed=seed))

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
 
 from experiments.cli.output import emit_json, json_option
 from simulator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from experiments.ppo.config import TrainConfig
+
+
+def _override(config: TrainConfig, total_steps: int | None, seeds: str | None,
+              train_seed: int | None) -> TrainConfig:
+    """The config with the command line's overrides, checked as the config file is."""
+    ppo, evalc = config.ppo, config.eval
+    if total_steps is not None:
+        ppo = replace(ppo, total_steps=total_steps)
+    if train_seed is not None:
+        ppo = replace(ppo, seed=train_seed)
+    if seeds is not None:
+        try:
+            values = tuple(int(v) for v in seeds.split(",") if v.strip())
+        except ValueError:
+            values = ()
+        if not values or min(values) < 0:
+            raise click.BadParameter(f"expected comma-separated integers >= 0, found {seeds!r}",
+                                     param_hint="--seeds")
+        evalc = replace(evalc, seeds=values)
+    if ppo.seed in evalc.seeds:
+        raise click.BadParameter(f"the training seed {ppo.seed} is among the held-out evaluation seeds "
+                                 f"{list(evalc.seeds)}; pick other --seeds or --seed", param_hint="--seeds")
+    return replace(config, ppo=ppo, eval=evalc)
 
 
 @click.command("train-ppo")
@@ -18,8 +46,15 @@ from simulator.errors import ConfigError
               help="Directory for checkpoints, learning curves, the policy and summary.json.")
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in OUT/checkpoints.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.option("--total-steps", type=click.IntRange(min=1), default=None,
+              help="Environment steps to train for (overrides ppo.total_steps).")
+@click.option("--seeds", default=None,
+              help="Comma-separated held-out evaluation seeds (overrides eval.seeds), e.g. 101,102,103.")
+@click.option("--seed", "train_seed", type=click.IntRange(min=0), default=None,
+              help="Training seed (overrides ppo.seed); must not be among the evaluation seeds.")
 @json_option
-def train_ppo_cmd(config_path: Path, out: Path, resume: bool, progress: bool, as_json: bool) -> None:
+def train_ppo_cmd(config_path: Path, out: Path, resume: bool, progress: bool, total_steps: int | None,
+                  seeds: str | None, train_seed: int | None, as_json: bool) -> None:
     """Train PPO on the session environment; evaluate it against bandits on held-out seeds."""
     from experiments.ppo.config import load_train_config
     from experiments.ppo.train import train
@@ -29,6 +64,7 @@ def train_ppo_cmd(config_path: Path, out: Path, resume: bool, progress: bool, as
         config = load_train_config(config_path)
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
+    config = _override(config, total_steps, seeds, train_seed)
     bar = tqdm(total=config.ppo.total_steps, unit="step", unit_scale=True, desc="train-ppo",
                disable=not progress, dynamic_ncols=True)
     def advance(steps: int) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from bandits.policy import SlatePolicy, registered_policies
-from experiments.cli.output import emit_json, json_option
+from experiments.cli.output import Stages, emit_json, json_option, show_progress
 from simulator.errors import PolicyError
 from simulator.logs import LogFormatError, LogValidationError, load_parquet, save_parquet
 from simulator.world import (
@@ -20,11 +22,13 @@ from simulator.world import (
     WorldPolicy,
     calibrate,
     generate_log,
+    load_world,
     make_logging_policy,
     policy_value,
     save_world,
 )
 from simulator.world.generate import policy_name
+from simulator.world.truth import ValueEstimate
 
 
 @click.group("world")
@@ -86,16 +90,22 @@ def generate_cmd(config_file: Path | None, sessions: int, policy: str, epsilon: 
         params["temperature"] = temperature
     if score is not None:
         params["score"] = score
-    try:
-        config = WorldConfig() if config_file is None else WorldConfig.from_toml(config_file)
-        world = World(config, world_seed)
-        logger_policy = _policy(policy, params, world, seed)
-        log = generate_log(world, logger_policy, sessions, seed=seed)
-        truth = policy_value(world, logger_policy, truth_sessions, seed=seed + 1,
-                             n_first_states=min(20_000, 2 * truth_sessions))
-    except (WorldError, LogValidationError, PolicyError) as err:
-        raise click.ClickException(str(err)) from None
-    save_parquet(log, output)
+    with Stages(["build the world", "log sessions", "true value", "write"], show_progress(as_json),
+                desc="world generate") as stage:
+        try:
+            stage.next()
+            config = WorldConfig() if config_file is None else WorldConfig.from_toml(config_file)
+            world = World(config, world_seed)
+            logger_policy = _policy(policy, params, world, seed)
+            stage.next()
+            log = generate_log(world, logger_policy, sessions, seed=seed)
+            stage.next()
+            truth = policy_value(world, logger_policy, truth_sessions, seed=seed + 1,
+                                 n_first_states=min(20_000, 2 * truth_sessions))
+        except (WorldError, LogValidationError, PolicyError) as err:
+            raise click.ClickException(str(err)) from None
+        stage.next()
+        save_parquet(log, output)
     summary = {"output": str(output), "sessions": sessions, "decisions": log.n_rounds,
                "n_items": world.n_items, "k": world.k, "context_dim": world.dim_context,
                "reward_type": world.reward_type, "policy": policy_name(logger_policy),
@@ -137,3 +147,150 @@ def calibrate_cmd(data: Path, output: Path, seed: int, simulated: int, top_items
         return
     click.echo(cal.to_text())
     click.echo(f"wrote the fitted world ({cal.world.n_items} items, k={cal.world.k}) to {output}")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyTruth:
+    """A policy's true value in a world.
+
+    Attributes:
+        policy: what was evaluated (a file or a built-in name).
+        world: ``default`` or the world file.
+        sessions: sessions run.
+        per_session: expected total reward of a session (Monte Carlo over sessions).
+        per_decision: expected reward per decision (each decision's exact conditional
+            expectation given its slate, averaged over the decisions made; Monte Carlo).
+        first_decision: expected reward of a fresh session's first decision (exact when the
+            world's first states can be enumerated and the policy gives its distribution).
+        session_length: decisions per session.
+        context_columns: the policy reads the first this many of the world's context columns.
+    """
+
+    policy: str
+    world: str
+    sessions: int
+    per_session: ValueEstimate
+    per_decision: ValueEstimate
+    first_decision: ValueEstimate
+    session_length: ValueEstimate
+    context_columns: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {"policy": self.policy, "world": self.world, "sessions": self.sessions,
+                "context_columns": self.context_columns, "per_session": self.per_session.to_json(),
+                "per_decision": self.per_decision.to_json(),
+                "first_decision": self.first_decision.to_json(),
+                "session_length": self.session_length.to_json()}
+
+
+def load_eval_world(spec: str, world_seed: int = 0) -> World:
+    """``default`` (``World.default(world_seed)``) or a world file written by ``world calibrate``."""
+    if spec == "default":
+        return World.default(seed=world_seed)
+    path = Path(spec)
+    if not path.is_file():
+        raise WorldError(f"--world {spec}: no such world file; pass `default` or a world JSON written by "
+                         "`slatewise world calibrate LOG -o world.json`.")
+    return load_world(path)
+
+
+def policy_agent(policy: SlatePolicy, world: World) -> tuple[Any, Any, int]:
+    """``(agent, world, context columns)`` to run a policy file in ``world``; a PolicyError names a mismatch.
+
+    A policy learned on a log of fewer context columns than the world shows (a world
+    calibrated on that log adds the anchor's) reads the world's first columns.
+    """
+    from experiments.agents import WorldAgent, anchor_context
+    from experiments.cli.learn import LogContextWorld
+
+    anchored = anchor_context(type(policy))
+    d_world = world.dim_context + (1 if anchored else 0)
+    if policy.n_items != world.n_items or policy.k != world.k:
+        raise PolicyError(f"the policy is for n_items={policy.n_items}, k={policy.k}; the world has "
+                          f"n_items={world.n_items}, k={world.k}: evaluate it in a world of its catalog.")
+    if policy.dim_context > d_world:
+        raise PolicyError(f"the policy reads d={policy.dim_context} context columns; the world gives "
+                          f"{d_world}: evaluate it in a world of its context.")
+    run_world: Any = world
+    columns = policy.dim_context or d_world
+    if not anchored and 0 < policy.dim_context < world.dim_context:
+        run_world = LogContextWorld(world, policy.dim_context)
+    agent = WorldAgent(policy, anchored)
+    return (agent.sampler() if hasattr(policy, "sample_slates") else agent), run_world, columns
+
+
+def policy_truth(world: World, policy: SlatePolicy | WorldPolicy, *, n_sessions: int, seed: int = 0,
+                 label: str = "", world_label: str = "default") -> PolicyTruth:
+    """The true value of ``policy`` in ``world`` (see :class:`PolicyTruth`)."""
+    from simulator.rollout import Step, rollout
+    from simulator.world.truth import first_decision_value, initial_states
+
+    if isinstance(policy, WorldPolicy):
+        agent, run_world, columns = policy, world, world.dim_context
+    else:
+        agent, run_world, columns = policy_agent(policy, world)
+    values: list[Any] = []
+    first: list[Any] = []
+    lengths: list[Any] = []
+
+    def record(step: Step) -> None:
+        v = np.asarray(world.expected_reward(step.state, step.decision.slate), dtype=np.float64)
+        values.append(v)
+        first.append(v[np.asarray(step.state.step) == 0])
+        lengths.append(step.session)
+
+    totals = rollout(run_world, agent, n_sessions, np.random.default_rng(seed), on_step=record)
+    counts = np.bincount(np.concatenate(lengths), minlength=n_sessions).astype(np.float64)
+    exact_first = None
+    enumerable = initial_states(world) is not None and (
+        isinstance(policy, WorldPolicy) or (run_world is world and not getattr(agent, "anchored", False)))
+    if enumerable and world.n_items <= 100:
+        exact_first = first_decision_value(world, policy, seed=seed)
+    return PolicyTruth(label, world_label, n_sessions, ValueEstimate.from_samples(totals),
+                       ValueEstimate.from_samples(np.concatenate(values)),
+                       exact_first if exact_first is not None and exact_first.exact
+                       else ValueEstimate.from_samples(np.concatenate(first)),
+                       ValueEstimate.from_samples(counts), columns)
+
+
+@world_group.command("evaluate")
+@click.argument("policy_spec", metavar="POLICY")
+@click.option("--world", "world_spec", default="default", show_default=True,
+              help="`default` (the default world) or a world JSON (`world calibrate -o`).")
+@click.option("--world-seed", type=int, default=0, show_default=True, help="Seed of the default world.")
+@click.option("--sessions", type=click.IntRange(min=2), default=10_000, show_default=True,
+              help="Sessions of the Monte Carlo run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of shoppers and responses.")
+@json_option
+def evaluate_cmd(policy_spec: str, world_spec: str, world_seed: int, sessions: int, seed: int,
+                 as_json: bool) -> None:
+    """The true value of POLICY in a world.
+
+    POLICY is a saved policy .npz (from `learn`, `train-ppo`, serving) or a built-in
+    policy name (uniform, greedy, patient, softmax, epsilon_greedy).
+    """
+    try:
+        world = load_eval_world(world_spec, world_seed)
+        policy: SlatePolicy | WorldPolicy
+        if policy_spec in LOGGING_POLICIES:
+            policy = make_logging_policy(policy_spec)
+        elif Path(policy_spec).is_file():
+            policy = SlatePolicy.load(policy_spec)
+        else:
+            raise click.BadParameter(f"{policy_spec}: no such policy file, nor a built-in policy "
+                                     f"({', '.join(sorted(LOGGING_POLICIES))})", param_hint="POLICY")
+        truth = policy_truth(world, policy, n_sessions=sessions, seed=seed, label=policy_spec,
+                             world_label=world_spec)
+    except (WorldError, PolicyError) as err:
+        raise click.ClickException(str(err)) from None
+    if as_json:
+        emit_json(truth.to_json())
+        return
+    click.echo(f"true value of {policy_spec} in the {world_spec} world ({world.reward_type}, "
+               f"{sessions:,} sessions, 95% intervals; Monte Carlo unless marked exact):")
+    for name in ("per_session", "per_decision", "first_decision", "session_length"):
+        click.echo(_estimate_text(name, getattr(truth, name)))
+    if truth.context_columns < world.dim_context:
+        click.echo(f"the policy reads the first {truth.context_columns} of the world's "
+                   f"{world.dim_context} context columns")

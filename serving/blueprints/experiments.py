@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import Blueprint, request
@@ -9,10 +10,10 @@ from flask import Blueprint, request
 from serving import rollout
 from serving.config import ABExperimentConfig
 from serving.errors import InvalidField, NotFound
-from serving.service import check_bearer, service
+from serving.privacy import noisy_release
+from serving.service import require_admin, service
 from serving.traffic import change_split, check_weights
 from serving.validation import is_clean_text
-from simulator.errors import ServingError
 
 bp = Blueprint("experiments", __name__)
 
@@ -26,14 +27,6 @@ def _experiment(name: str) -> ABExperimentConfig:
     except KeyError:
         names = [e.name for e in service().cfg.experiments]
         raise NotFound(f"no experiment {name!r}; experiments are {names}.", field="name") from None
-
-
-def _require_admin() -> None:
-    token = service().cfg.admin_token
-    if not token:
-        raise ServingError("admin endpoints are disabled: set serving.admin_token or "
-                           "SLATEWISE_ADMIN_TOKEN.", field="Authorization", status=403)
-    check_bearer(token, "admin token")
 
 
 def _query_int(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -59,13 +52,62 @@ def get_experiment(name: str) -> tuple[dict[str, Any], int]:
     report = rollout.evaluate(svc.store, exp, svc.cfg.experiments, svc.clock() - svc.cfg.reward_window_s)
     page = svc.store.traffic_history(exp.name, before, (limit or HISTORY_LIMIT) + 1)
     shown = page[:limit]
-    return report.to_json(shown, shown[-1].version if len(page) > len(shown) else None), 200
+    answer = report.to_json(shown, shown[-1].version if len(page) > len(shown) else None)
+    answer["statistics_window"] = statistics_window(svc.cfg.retention_days, svc.cfg.retention_mode)
+    epsilon = _query_float("epsilon")
+    if epsilon is not None:
+        answer["noisy"] = _noisy(exp, epsilon, _query_float("reward_range") or float(svc.shape.k))
+    return answer, 200
+
+
+def statistics_window(retention_days: float, mode: str) -> dict[str, Any]:
+    """Over which decisions the experiment statistics are computed, in words and numbers."""
+    if not retention_days:
+        words = "every decision since the experiment started (nothing is removed: serving.retention_days = 0)"
+    else:
+        kept = "deleted" if mode == "delete" else "kept without their contexts"
+        words = (f"every decision since the experiment started: the running sums count each decision once "
+                 f"it is final, and rows older than {retention_days:g} days are then {kept}; the "
+                 "off-policy checks and exports see only the retained rows")
+    return {"from": "experiment start", "retention_days": retention_days, "retention_mode": mode,
+            "description": words}
+
+
+def _query_float(name: str) -> float | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0 or len(raw) > 30:
+        raise InvalidField(name, "a positive number", repr(raw)[:60])
+    return value
+
+
+def _noisy(exp: ABExperimentConfig, epsilon: float, reward_range: float) -> dict[str, Any]:
+    """Per-arm decisions and reward sums with Laplace noise (seeded by the totals' state)."""
+    svc = service()
+    totals = svc.store.totals()
+    ours = totals.experiment(exp.name)
+    names = [arm.name for arm in exp.arms]
+    state = (f"noise/{exp.name}/{totals.decision_cursor}/{totals.reward_cursor}/{totals.expired_cursor}/"
+             f"{epsilon}/{reward_range}")
+    seed = int(svc.pseudonyms.of(state), 16)  # keyed: not predictable without the secret
+    release = noisy_release([ours.decisions(a) for a in names], [ours.arm(a).reward_sum for a in names],
+                            epsilon=epsilon, reward_range=reward_range, seed=seed)
+    return {"epsilon": release.epsilon, "mechanism": "laplace", "reward_range": reward_range,
+            "count_scale": release.count_scale, "sum_scale": release.sum_scale,
+            "note": "each release spends epsilon; the same state always returns the same noise",
+            "arms": {a: {"decisions": float(c), "reward_sum": float(r)}
+                     for a, c, r in zip(names, release.counts, release.sums, strict=True)}}
 
 
 @bp.post("/v1/experiments/<name>/traffic")
 def set_traffic(name: str) -> tuple[dict[str, Any], int]:
     """Change the split (``weights``) or apply the current decision (``action = "apply"``); admin only."""
-    _require_admin()  # before anything else: an unauthenticated caller learns nothing, not even names
+    require_admin()  # before anything else: an unauthenticated caller learns nothing, not even names
     exp = _experiment(name)
     svc = service()
     body = svc.request_json()

@@ -68,8 +68,9 @@ def decide(svc: Service, data: bytes) -> bytes:
         except KeyError:
             raise InvalidField("experiment", f"one of {[e.name for e in svc.cfg.experiments]}",
                                repr(req.experiment)[:60]) from None
+    user = svc.pseudonyms.of(req.user_id)  # the raw id goes no further
     split = svc.traffic.get(exp.name)
-    arm = exp.arms[assign(req.user_id, exp.salt, split.buckets)]
+    arm = exp.arms[assign(user, exp.salt, split.buckets)]
     served = svc.hub.get(exp.name, arm.name)
     policy = served.policy
     try:
@@ -87,7 +88,7 @@ def decide(svc: Service, data: bytes) -> bytes:
     pscore_item = decision.pscore_item[0, :k]
     pscore = prefix_pscore(float(decision.pscore[0]), decision.pscore_item[0], k, shape.k)
     event_id = svc.store.add_decision(NewDecision(
-        ts=svc.clock(), user_id=req.user_id, experiment=exp.name, arm=arm.name, policy=served.name,
+        ts=svc.clock(), user_id=user, experiment=exp.name, arm=arm.name, policy=served.name,
         policy_version=served.version, traffic_version=split.version, context=req.context, slate=slate,
         pscore=pscore, pscore_item=pscore_item, anchor=req.anchor))
     svc.metrics.decision(exp.name, arm.name)

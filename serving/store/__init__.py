@@ -17,6 +17,7 @@ from serving.store.records import (
     LoggedDecisions,
     NewDecision,
     NewReward,
+    Removal,
     RewardStatus,
     StoreMeta,
     TrafficChange,
@@ -42,5 +43,5 @@ def open_store(target: str, synchronous: str = "NORMAL") -> EventStore:
 
 __all__ = ["ArmTotals", "Decision", "EventStore", "ExperimentTotals", "ExportedDecisions", "FeedbackBatch",
            "FileLeaderLock", "LeaderLock", "LoggedDecisions", "NewDecision", "NewReward", "OutcomeBatch",
-           "RewardStatus", "SQLiteStore", "SplitCounts", "StoreMeta", "Totals", "TrafficChange",
+           "Removal", "RewardStatus", "SQLiteStore", "SplitCounts", "StoreMeta", "Totals", "TrafficChange",
            "TrafficSplit", "open_store"]

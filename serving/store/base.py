@@ -32,6 +32,7 @@ from serving.store.records import (
     LoggedDecisions,
     NewDecision,
     NewReward,
+    Removal,
     RewardStatus,
     StoreMeta,
     TrafficChange,
@@ -124,6 +125,29 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def add_traffic(self, split: TrafficSplit, expected_version: int) -> bool:
         """Write ``split`` if the version in force is still ``expected_version`` (False otherwise)."""
+
+    # ------------------------------------------------------------------ privacy
+    @abc.abstractmethod
+    def erase_user(self, user_id: str, ts: float) -> Removal:
+        """Delete every decision, reward and assignment of one shopper (``user_id`` is the stored pseudonym).
+
+        Records the erasure (counts, no id) in the audit table, in the same transaction.
+        The running totals keep the shopper's past outcomes only inside their sums.
+        """
+
+    @abc.abstractmethod
+    def expire(self, before_ts: float, up_to_event: int, mode: str, ts: float) -> Removal:
+        """Retention: remove decisions made before ``before_ts`` with ``event_id <= up_to_event``.
+
+        ``mode`` ``delete`` deletes them with their rewards and assignments;
+        ``drop_context`` deletes only their contexts (such rows leave the exports and
+        the recent-decision reads). ``up_to_event`` is the totals' cursor, so no row
+        is removed before the statistics have counted it. Recorded in the audit table.
+        """
+
+    @abc.abstractmethod
+    def audit(self, limit: int) -> list[tuple[float, str, int, int, str]]:
+        """The last ``limit`` audit rows, newest first: (ts, action, decisions, rewards, detail)."""
 
     # ------------------------------------------------------------------ meta, export, operations
     @abc.abstractmethod

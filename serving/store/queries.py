@@ -85,7 +85,8 @@ def new_feedback(conn: Conn, experiment: str, arm: str, k: int, after_seq: int,
             "WHERE r.seq > ? AND r.seq <= ? ORDER BY r.seq LIMIT ?", (after_seq, top, limit)).fetchall()
         new_seq = rewarded[-1][0] if len(rewarded) == limit else max(after_seq, top)
         rows: list[tuple[bytes, bytes, bytes | None, float]] = [
-            (r[1], r[2], r[3], r[4]) for r in rewarded if r[5] == experiment and r[6] == arm and r[7] == k]
+            (r[1], r[2], r[3], r[4]) for r in rewarded
+            if r[5] == experiment and r[6] == arm and r[7] == k and r[1]]  # no context: retention dropped it
         new_event = after_event
         walk = conn.execute(
             "SELECT d.event_id, d.ts, d.context, d.slate, d.pscore, d.experiment, d.arm, d.k, "
@@ -94,7 +95,7 @@ def new_feedback(conn: Conn, experiment: str, arm: str, k: int, after_seq: int,
             if r[1] >= expired_before:
                 break
             new_event = r[0]
-            if not r[8] and r[5] == experiment and r[6] == arm and r[7] == k:
+            if not r[8] and r[5] == experiment and r[6] == arm and r[7] == k and r[2]:
                 rows.append((r[2], r[3], None, r[4]))
         walk.close()
     finally:
@@ -114,7 +115,7 @@ def recent_decisions(conn: Conn, experiment: str, limit: int) -> LoggedDecisions
     """See :meth:`serving.store.base.EventStore.recent_decisions`."""
     rows = conn.execute(
         "SELECT d.context, d.slate, r.reward, d.pscore_item, d.k FROM decisions d "
-        "LEFT JOIN rewards r ON r.event_id = d.event_id WHERE d.experiment = ? "
+        "LEFT JOIN rewards r ON r.event_id = d.event_id WHERE d.experiment = ? AND length(d.context) > 0 "
         "ORDER BY d.event_id DESC LIMIT ?", (experiment, limit)).fetchall()
     if not rows:
         empty = np.zeros((0, 0))
@@ -187,7 +188,8 @@ def export(conn: Conn, k: int, d: int, final_before: float | None) -> ExportedDe
     """See :meth:`serving.store.base.EventStore.export`."""
     sql = ("SELECT d.event_id, d.ts, d.user_id, d.experiment || '/' || d.arm || '/' || d.policy || '@v' || "
            "d.policy_version, d.context, d.slate, d.pscore, d.pscore_item, r.reward, r.purchase, r.revenue, "
-           "r.kind FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id WHERE d.k = ?")
+           "r.kind FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id "
+           "WHERE d.k = ? AND length(d.context) > 0")
     args: tuple[Any, ...] = (k,)
     if final_before is not None:
         sql += " AND (r.event_id IS NOT NULL OR d.ts < ?)"

@@ -231,3 +231,19 @@ class StoreMeta:
     context_names: tuple[str, ...]
     reward_window_s: float
     event_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What one erasure or retention pass removed.
+
+    Attributes:
+        action: ``erase`` (one shopper), ``expire`` (retention, rows deleted) or
+            ``drop_context`` (retention, contexts deleted, rows kept).
+        decisions: decisions removed (or whose context was dropped).
+        rewards: rewards removed.
+    """
+
+    action: str
+    decisions: int
+    rewards: int

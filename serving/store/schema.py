@@ -3,8 +3,10 @@
 Tables:
     decisions: one row per answered slate request; ``context`` (d float64),
         ``slate`` (k int64 catalog indices) and ``pscore_item`` (k float64) are
-        little-endian byte blobs. ``event_id`` is the rowid: decisions are never
-        deleted, so ids only grow and are never handed out twice.
+        little-endian byte blobs (``context`` is empty once retention dropped it).
+        ``user_id`` is the pseudonym of :mod:`serving.privacy`, never the raw id.
+        ``event_id`` is AUTOINCREMENT: retention and erasure delete rows, and an id
+        must never be handed out twice.
     rewards: at most one outcome per decision, with a digest of the payload so an
         identical repeat is recognised; ``seq`` orders arrivals for the learner.
     meta: what the decisions index into (:class:`~serving.store.records.StoreMeta`),
@@ -15,6 +17,7 @@ Tables:
         the sample-ratio test), filled by :meth:`~serving.store.base.EventStore.advance_totals`.
     totals: the running sums of the experiment statistics and the cursors they were
         advanced to (one JSON document).
+    audit: what retention and erasure removed, when (counts only, no user id).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from serving.store.records import FloatArray, IntArray
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
-    event_id INTEGER PRIMARY KEY,
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
     user_id TEXT NOT NULL,
     experiment TEXT NOT NULL,
@@ -78,6 +81,14 @@ CREATE TABLE IF NOT EXISTS assignments (
 CREATE TABLE IF NOT EXISTS totals (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    action TEXT NOT NULL,
+    decisions INTEGER NOT NULL,
+    rewards INTEGER NOT NULL,
+    detail TEXT NOT NULL
 );
 """
 

@@ -29,6 +29,7 @@ from serving.store.records import (
     LoggedDecisions,
     NewDecision,
     NewReward,
+    Removal,
     RewardStatus,
     StoreMeta,
     TrafficChange,
@@ -37,6 +38,7 @@ from serving.store.records import (
 from serving.store.schema import SCHEMA, f64_blob, i64_blob
 from serving.store.totals import OutcomeBatch, Totals
 from serving.store.writer import Writer
+from simulator.errors import ConfigError
 
 AUTOCHECKPOINT_PAGES = 20_000
 
@@ -215,6 +217,58 @@ class SQLiteStore(EventStore):
 
         return self._writer.run(write)
 
+    # ------------------------------------------------------------------ privacy
+    def erase_user(self, user_id: str, ts: float) -> Removal:
+        """Delete one shopper's decisions, rewards and assignments, and record it (see the interface)."""
+
+        def erase(conn: sqlite3.Connection) -> Removal:
+            rewards = conn.execute("DELETE FROM rewards WHERE event_id IN "
+                                   "(SELECT event_id FROM decisions WHERE user_id = ?)", (user_id,)).rowcount
+            decisions = conn.execute("DELETE FROM decisions WHERE user_id = ?", (user_id,)).rowcount
+            conn.execute("DELETE FROM assignments WHERE user_id = ?", (user_id,))
+            removal = Removal("erase", int(decisions), int(rewards))
+            _audit(conn, ts, removal, "one shopper, on request")
+            return removal
+
+        return self._writer.run(erase)
+
+    def expire(self, before_ts: float, up_to_event: int, mode: str, ts: float) -> Removal:
+        """Remove (or strip the contexts of) decisions older than ``before_ts`` (see the interface)."""
+        self._require_autoincrement()
+        where = "event_id <= ? AND ts < ?"
+        args = (up_to_event, before_ts)
+
+        def run(conn: sqlite3.Connection) -> Removal:
+            if mode == "drop_context":
+                n = conn.execute(f"UPDATE decisions SET context = x'' WHERE {where} AND length(context) > 0",
+                                 args).rowcount
+                removal = Removal("drop_context", int(n), 0)
+            else:
+                rewards = conn.execute(f"DELETE FROM rewards WHERE event_id IN "
+                                       f"(SELECT event_id FROM decisions WHERE {where})", args).rowcount
+                conn.execute(f"DELETE FROM assignments WHERE event_id IN (SELECT event_id FROM decisions "
+                             f"WHERE {where})", args)
+                decisions = conn.execute(f"DELETE FROM decisions WHERE {where}", args).rowcount
+                removal = Removal("expire", int(decisions), int(rewards))
+            if removal.decisions or removal.rewards:
+                _audit(conn, ts, removal, f"retention: made before {before_ts:.0f}")
+            return removal
+
+        return self._writer.run(run)
+
+    def _require_autoincrement(self) -> None:
+        row = self._conn().execute("SELECT sql FROM sqlite_master WHERE name = 'decisions'").fetchone()
+        if row is None or "AUTOINCREMENT" not in str(row[0]).upper():
+            raise ConfigError(f"the store {self.path} was created by an earlier slatewise whose decision ids "
+                              "could be reused after deletions, so retention cannot run on it; export it "
+                              "(`slatewise logs export-serving`) and start a new serving.db_path.")
+
+    def audit(self, limit: int) -> list[tuple[float, str, int, int, str]]:
+        """The last ``limit`` audit rows, newest first."""
+        rows = self._conn().execute("SELECT ts, action, decisions, rewards, detail FROM audit "
+                                    "ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        return [(float(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4])) for r in rows]
+
     # ------------------------------------------------------------------ meta, export, operations
     def ensure_meta(self, meta: StoreMeta) -> StoreMeta:
         """Write ``meta`` unless the store holds one; return what it holds."""
@@ -258,3 +312,8 @@ class SQLiteStore(EventStore):
         except sqlite3.Error:
             return False
         return True
+
+
+def _audit(conn: sqlite3.Connection, ts: float, removal: Removal, detail: str) -> None:
+    conn.execute("INSERT INTO audit (ts, action, decisions, rewards, detail) VALUES (?, ?, ?, ?, ?)",
+                 (ts, removal.action, removal.decisions, removal.rewards, detail))

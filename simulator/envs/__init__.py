@@ -8,13 +8,13 @@ lives in :mod:`simulator.envs.sb3` (imported on demand: it loads torch).
 
 from simulator.envs.errors import ResetNeededError
 from simulator.envs.estimate import ReplayEstimate
-from simulator.envs.protocol import StepOutcomeLike, WorldLike
+from simulator.envs.protocol import ObservationLike, StepOutcomeLike, WorldLike, merge_sessions
 from simulator.envs.registration import REPLAY_ID, SESSION_ID, register_envs
 from simulator.envs.replay import ReplayEnv
 from simulator.envs.session import SessionEnv
 from simulator.envs.slates import SlateSpace, check_slate, check_slates, top_k
 from simulator.envs.toy import ToyWorld
-from simulator.envs.vector import BatchSessionEnv, merge_sessions
+from simulator.envs.vector import BatchSessionEnv
 from simulator.envs.vector_wrappers import BatchSlateRepair, BatchTopKSlate, repair_slates
 from simulator.envs.wrappers import NormalizeContext, SlateMask, TopKSlate
 from simulator.errors import EnvError, InvalidSlateError
@@ -30,6 +30,7 @@ __all__ = [
     "EnvError",
     "InvalidSlateError",
     "NormalizeContext",
+    "ObservationLike",
     "ReplayEnv",
     "ReplayEstimate",
     "ResetNeededError",

@@ -20,7 +20,6 @@ from simulator.envs.errors import ResetNeededError
 from simulator.envs.protocol import WorldLike
 from simulator.envs.slates import SlateSpace, check_required, check_slate
 from simulator.errors import EnvError
-from simulator.world.fused import FusedWorld
 
 ObsArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -79,9 +78,6 @@ class SessionEnv(gym.Env[ObsArray, IntArray]):
         self._state: Any = None
         self._eligible: BoolArray = np.ones(self.n_items, dtype=bool)
         self._required: BoolArray | None = None
-        self._required_fn = getattr(self.world, "required", None)
-        self._fused = fused_world(self.world)
-        self._values: FloatArray = np.zeros((1, self.n_items))
         self._row0: IntArray = np.zeros(1, dtype=np.int64)
         self._best_slate: IntArray = np.zeros((1, self.k), dtype=np.int64)
         self._best_reward: FloatArray = np.zeros(1)
@@ -102,12 +98,10 @@ class SessionEnv(gym.Env[ObsArray, IntArray]):
         super().reset(seed=seed)
         if options:
             raise EnvError(f"`options` is not used by SessionEnv, found keys {sorted(options)}.")
-        if self._fused is not None and self._state is not None:
-            self._fused.reset_rows(self._state, self._row0, self.np_random)  # the session arrays are ours
-        elif self._fused is not None:
-            self._state = self._fused.new_sessions(1, self.np_random)
-        else:
+        if self._state is None:
             self._state = self.world.new_sessions(1, self.np_random)
+        else:  # the session arrays are ours: the world may renew them in place
+            self._state = self.world.replace_sessions(self._state, self._row0, self.np_random)
         self._steps = 0
         self._active = True
         obs = self._observe(values_stale=True)
@@ -133,45 +127,26 @@ class SessionEnv(gym.Env[ObsArray, IntArray]):
             raise ResetNeededError("Call reset() before step(): the session has not started or has "
                                    "ended (terminated or truncated was returned).")
         slate = check_slate(action, self.n_items, self.k, self._eligible)
-        world, state = self.world, self._state
         slates = slate[None, :]
         if self._required is not None:
             check_required(slates, self._required)
         info: dict[str, Any] = {}
-        if self._fused is not None:
-            # one step of compiled dynamics; its buffers are new each step, so info can hold views
-            fused = self._fused.step(state, slates, self.np_random)  # advances state in place
-            k = self.k
-            values, flags = fused.values[0], fused.flags[0]
-            checkout, abandon, _, _, stale = flags[:5].tolist()
-            if self.diagnostics:
-                expected = float(values[3 * k + 1])
-                best = float(self._best_reward[0])
-                info["expected_reward"] = expected
-                info["best_reward"] = best
-                info["best_slate"] = self._best_slate[0].copy()
-                info["regret"] = best - expected
-            info["cross_sell"] = flags[5:5 + k]
-            info["up_sell"] = flags[5 + k:]
-            click, purchase, revenue = values[:k], values[k:2 * k], values[2 * k:3 * k]
-            reward = float(values[3 * k])
-        else:
-            if self.diagnostics:
-                expected = float(world.expected_reward(state, slates)[0])
-                best_slate, best_value = world.best_slate(state)
-                best = float(best_value[0])
-                info["expected_reward"] = expected
-                info["best_reward"] = best
-                info["best_slate"] = best_slate[0].astype(np.int64)
-                info["regret"] = best - expected
-            info["cross_sell"] = world.cross_sell(state)[0][slate].astype(bool)
-            info["up_sell"] = world.up_sell(state)[0][slate].astype(bool)
-            out = world.step(state, slates, self.np_random)
-            stale = False
-            self._state = out.state
-            checkout, abandon = bool(out.checkout[0]), bool(out.abandon[0])
-            click, purchase = out.click[0].copy(), out.purchase[0].copy()
-            revenue, reward = out.revenue[0].astype(np.float64), float(out.reward[0])
+        # the state is ours, so the world may advance it in place; the outcome's arrays are new each step
+        out = self.world.step(self._state, slates, self.np_random, in_place=True)
+        self._state = out.state
+        if self.diagnostics:
+            expected = float(out.expected_reward[0])
+            best = float(self._best_reward[0])
+            info["expected_reward"] = expected
+            info["best_reward"] = best
+            info["best_slate"] = self._best_slate[0].copy()
+            info["regret"] = best - expected
+        info["cross_sell"] = np.asarray(out.cross_sell[0], dtype=bool)
+        info["up_sell"] = np.asarray(out.up_sell[0], dtype=bool)
+        click = np.asarray(out.click[0], dtype=np.float64)
+        purchase = np.asarray(out.purchase[0], dtype=np.float64)
+        revenue, reward = np.asarray(out.revenue[0], dtype=np.float64), float(out.reward[0])
+        checkout, abandon, stale = bool(out.checkout[0]), bool(out.abandon[0]), bool(out.anchor_changed[0])
         self._steps += 1
         terminated = checkout or abandon
         truncated = not terminated and self._steps >= self.max_steps
@@ -200,32 +175,18 @@ class SessionEnv(gym.Env[ObsArray, IntArray]):
         return context_stats(self.world)
 
     def _observe(self, values_stale: bool) -> ObsArray:
-        if self._fused is not None:
-            seen = self._fused.observe(self._state)
-            self._eligible = seen.eligible[0]
-            self._required = seen.required
-            if self.diagnostics and self._active and values_stale:
-                # item values and eligibility change only with the anchor and the cart, that is on
-                # a new session or a purchase: the best slate is recomputed only then
-                self._fused.item_values(self._state, self._values)
-                self._fused.best_slates(seen, self._values, self._best_slate, self._best_reward)
-            obs: ObsArray = seen.context[0].astype(np.float32)
-            return obs
-        self._eligible = self.world.eligible(self._state)[0].astype(bool)
-        if self._required_fn is not None:
-            required = self._required_fn(self._state)
-            self._required = None if required is None else np.asarray(required, dtype=bool)
-        plain: ObsArray = self.world.context(self._state)[0].astype(np.float32)
-        return plain
-
-
-def fused_world(world: WorldLike) -> FusedWorld | None:
-    """The world's compiled dynamics (``world.fused()``) when it offers them, else None."""
-    fused = getattr(world, "fused", None)
-    if not callable(fused):
-        return None
-    out = fused()
-    return out if isinstance(out, FusedWorld) else None
+        seen = self.world.observe(self._state)
+        self._eligible = np.asarray(seen.eligible[0], dtype=bool)
+        required = seen.required
+        self._required = None if required is None else np.asarray(required, dtype=bool)
+        if self.diagnostics and self._active and values_stale:
+            # item values and eligibility change only with the anchor and the cart, that is on
+            # a new session or a purchase: the best slate is recomputed only then
+            best_slate, best_reward = self.world.best_slate(self._state, seen=seen)
+            self._best_slate[0] = best_slate[0]
+            self._best_reward[0] = best_reward[0]
+        obs: ObsArray = np.asarray(seen.context[0], dtype=np.float32)
+        return obs
 
 
 def resolve_world(world: WorldLike | None, world_seed: int) -> WorldLike:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from simulator.envs.protocol import merge_sessions
 from simulator.envs.slates import top_k
 
 FloatArray = npt.NDArray[np.float64]
@@ -51,15 +52,33 @@ class ToySessionState:
 
 
 @dataclass(frozen=True, slots=True)
+class ToyObservation:
+    """Contexts (n, d), eligible items (n, n_items); the toy requires nothing."""
+
+    context: FloatArray
+    eligible: BoolArray
+    required: None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ToyOutcome:
-    """One step of every session: per-slot outcomes (n, k), per-session flags (n,)."""
+    """One step of every session: per-slot outcomes (n, k), per-session flags (n,).
+
+    ``expected_reward``, ``cross_sell`` and ``up_sell`` are those of the shown
+    slate before the step; ``anchor_changed`` marks sessions that bought
+    something (their eligible items changed).
+    """
 
     click: FloatArray
     purchase: FloatArray
     revenue: FloatArray
     reward: FloatArray
+    expected_reward: FloatArray
+    cross_sell: BoolArray
+    up_sell: BoolArray
     checkout: BoolArray
     abandon: BoolArray
+    anchor_changed: BoolArray
     state: ToySessionState
 
 
@@ -123,6 +142,19 @@ class ToyWorld:
                                step=np.zeros(n, dtype=np.int64),
                                bought=np.zeros((n, self.n_items), dtype=bool))
 
+    def replace_sessions(self, state: ToySessionState, rows: IntArray,
+                         rng: np.random.Generator) -> ToySessionState:
+        """``state`` with the sessions at ``rows`` (m,) replaced by ``new_sessions(m, rng)`` (a new state)."""
+        return merge_sessions(state, rows, self.new_sessions(len(rows), rng))  # type: ignore[no-any-return]
+
+    def observe(self, state: ToySessionState,
+                bounds: tuple[FloatArray, FloatArray] | None = None) -> ToyObservation:
+        """Contexts (clipped to ``bounds`` when given) and eligible items."""
+        ctx = self.context(state)
+        if bounds is not None:
+            ctx = np.clip(ctx, bounds[0], bounds[1])
+        return ToyObservation(ctx, self.eligible(state))
+
     def context(self, state: ToySessionState) -> FloatArray:
         """Shape (n, n_types + 2)."""
         n = state.step.shape[0]
@@ -159,18 +191,28 @@ class ToyWorld:
         out: FloatArray = (w * self.position_bias).sum(axis=1)
         return out
 
-    def best_slate(self, state: ToySessionState) -> tuple[IntArray, FloatArray]:
-        """The best eligible slates (n, k) and their expected rewards (n,).
+    def best_slate(self, state: ToySessionState, *, rows: Any = None,
+                   seen: Any = None) -> tuple[IntArray, FloatArray]:
+        """The best eligible slates (m, k) and their expected rewards (m,), of the sessions at ``rows``.
 
         Slot weights decrease, so the best slate puts the highest-valued
-        eligible items in slot order (rearrangement inequality).
+        eligible items in slot order (rearrangement inequality). ``seen`` is not used.
         """
+        if rows is not None:
+            state = state.take(np.asarray(rows, dtype=np.int64))
         slates = top_k(self._weights(state), self.k, self.eligible(state))
         return slates, self.expected_reward(state, slates)
 
-    def step(self, state: ToySessionState, slate: IntArray, rng: np.random.Generator) -> ToyOutcome:
-        """Draw clicks, purchases, checkout and abandonment for every session."""
+    def step(self, state: ToySessionState, slate: IntArray, rng: np.random.Generator, *,
+             in_place: bool = False) -> ToyOutcome:
+        """Draw clicks, purchases, checkout and abandonment for every session.
+
+        Returns a new state (``in_place`` is accepted and not used).
+        """
         n = slate.shape[0]
+        expected = self.expected_reward(state, slate)
+        cross = np.take_along_axis(self.cross_sell(state), slate, axis=1)
+        up = np.take_along_axis(self.up_sell(state), slate, axis=1)
         p_click = np.take_along_axis(self.attraction[state.shopper_type], slate, axis=1) \
             * self.position_bias
         click = (rng.random((n, self.k)) < p_click).astype(np.float64)
@@ -184,4 +226,5 @@ class ToyWorld:
         abandon = ~checkout & (rng.random(n) < self.abandon_prob)
         new_state = ToySessionState(shopper_type=state.shopper_type, step=state.step + 1, bought=bought)
         return ToyOutcome(click=click, purchase=purchase, revenue=revenue, reward=reward,
-                          checkout=checkout, abandon=abandon, state=new_state)
+                          expected_reward=expected, cross_sell=cross, up_sell=up, checkout=checkout,
+                          abandon=abandon, anchor_changed=purchase.sum(axis=1) > 0, state=new_state)

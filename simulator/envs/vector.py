@@ -12,7 +12,6 @@ by ``info["_final_obs"]``).
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ from gymnasium.vector.utils import batch_space
 
 from simulator.envs.errors import ResetNeededError
 from simulator.envs.protocol import WorldLike
-from simulator.envs.session import context_bounds, context_stats, fused_world, resolve_world
+from simulator.envs.session import context_bounds, context_stats, resolve_world
 from simulator.envs.slates import SlateSpace, check_required, check_slates
 from simulator.errors import EnvError
 
@@ -32,25 +31,6 @@ ObsArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
-
-
-def merge_sessions(state: Any, rows: BoolArray, new: Any) -> Any:
-    """``state`` with the sessions at ``rows`` replaced by ``new`` (one per True row).
-
-    Works on any dataclass whose array fields have the sessions on axis 0.
-    """
-    if not is_dataclass(state) or isinstance(state, type):
-        raise EnvError(f"cannot merge sessions of a {type(state).__name__}; expected a dataclass "
-                       "of per-session arrays.")
-    n = rows.shape[0]
-    changes: dict[str, Any] = {}
-    for f in fields(state):
-        old = getattr(state, f.name)
-        if isinstance(old, np.ndarray) and old.ndim >= 1 and old.shape[0] == n:
-            merged = old.copy()
-            merged[rows] = getattr(new, f.name)
-            changes[f.name] = merged
-    return replace(state, **changes)
 
 
 def _read_only(a: BoolArray) -> BoolArray:
@@ -112,10 +92,7 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
         self._steps: IntArray = np.zeros(self.num_envs, dtype=np.int64)
         self._eligible: BoolArray = np.ones((self.num_envs, self.n_items), dtype=bool)
         self._required: BoolArray | None = None
-        self._required_fn = getattr(self.world, "required", None)
-        self._fused = fused_world(self.world)
-        # item values (num_envs, n_items) for the best slates; a row changes only with its anchor
-        self._values: FloatArray = np.zeros((self.num_envs, self.n_items) if self._fused else (0, 0))
+        # the best slates, recomputed for a row only when its anchor or cart changed
         self._best_slate: IntArray = np.zeros((self.num_envs, self.k), dtype=np.int64)
         self._best_reward: FloatArray = np.zeros(self.num_envs)
 
@@ -139,10 +116,11 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
             raise EnvError(f"`options` may hold only 'reset_mask', found {unknown}.")
         mask = opts.get("reset_mask")
         if mask is None or self._state is None:
-            if self._fused is not None and self._state is not None:
-                self._fused.reset_rows(self._state, np.arange(self.num_envs, dtype=np.int64), rng)
+            if self._state is None:
+                self._state = self.world.new_sessions(self.num_envs, rng)
             else:
-                self._state = self._new_sessions(self.num_envs, rng)
+                every = np.arange(self.num_envs, dtype=np.int64)
+                self._state = self.world.replace_sessions(self._state, every, rng)
             self._steps[:] = 0
             stale = np.ones(self.num_envs, dtype=bool)
         else:
@@ -150,12 +128,8 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
             if rows.dtype != np.bool_ or rows.shape != (self.num_envs,):
                 raise EnvError(f"`options['reset_mask']` must be a bool array of shape "
                                f"({self.num_envs},), found {rows.dtype} {rows.shape}.")
-            if rows.any() and self._fused is not None:
-                self._fused.reset_rows(self._state, np.flatnonzero(rows), rng)
-                self._steps[rows] = 0
-            elif rows.any():
-                new = self.world.new_sessions(int(rows.sum()), rng)
-                self._state = merge_sessions(self._state, rows, new)
+            if rows.any():
+                self._state = self.world.replace_sessions(self._state, np.flatnonzero(rows), rng)
                 self._steps[rows] = 0
             stale = rows
         obs = self._observe(stale)
@@ -181,58 +155,34 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
             raise ResetNeededError("Call reset() before step(): the sessions have not started.")
         slates = check_slates(actions, self.n_items, self.k, self._eligible, n=self.num_envs)
         check_required(slates, self._required, name="actions")
-        state = self._state
-        world = self.world
         info: dict[str, Any] = {}
-        out: Any
-        if self._fused is not None:
-            fused = out = self._fused.step(state, slates, self.np_random)  # advances state in place
-            if self.diagnostics:
-                best_slate, best = self._best_slate.copy(), self._best_reward.copy()
-                expected = fused.expected_reward
-                info.update(expected_reward=expected, best_reward=best, best_slate=best_slate,
-                            regret=best - expected)
-            cross, up = fused.cross_sell, fused.up_sell
-            stale = fused.anchor_changed
-        else:
-            if self.diagnostics:
-                expected = np.asarray(world.expected_reward(state, slates), dtype=np.float64)
-                best_slate, best = world.best_slate(state)
-                best = np.asarray(best, dtype=np.float64)
-                info.update(expected_reward=expected, best_reward=best, best_slate=best_slate,
-                            regret=best - expected)
-            cross = np.take_along_axis(world.cross_sell(state), slates, axis=1)
-            up = np.take_along_axis(world.up_sell(state), slates, axis=1)
-            out = world.step(state, slates, self.np_random)
-            stale = np.zeros(self.num_envs, dtype=bool)
+        # the sessions are ours, so the world may advance them in place
+        out = self.world.step(self._state, slates, self.np_random, in_place=True)
+        state = out.state
+        if self.diagnostics:
+            best_slate, best = self._best_slate.copy(), self._best_reward.copy()
+            expected = np.asarray(out.expected_reward, dtype=np.float64)
+            info.update(expected_reward=expected, best_reward=best, best_slate=best_slate,
+                        regret=best - expected)
+        cross, up = np.asarray(out.cross_sell, dtype=bool), np.asarray(out.up_sell, dtype=bool)
+        stale = np.asarray(out.anchor_changed, dtype=bool)
         self._steps += 1
         checkout = np.asarray(out.checkout, dtype=bool)
         abandon = np.asarray(out.abandon, dtype=bool)
         terminated = checkout | abandon
         truncated = ~terminated & (self._steps >= self.max_steps)
         done = terminated | truncated
-        new_state = state if self._fused is not None else out.state
         step_count = self._steps.copy()
         if done.any():
-            if self._fused is not None:
-                ended = self._fused.observe(new_state.take(done), bounds=self._bounds64).context
-                final_obs = np.zeros((self.num_envs, ended.shape[1]), dtype=np.float32)
-                final_obs[done] = ended
-            else:
-                final = np.clip(np.asarray(world.context(new_state), dtype=np.float32), self._low,
-                                self._high)
-                final_obs = np.zeros_like(final)
-                final_obs[done] = final[done]
+            ended = np.asarray(self.world.observe(state.take(done), bounds=self._bounds64).context)
+            final_obs = np.zeros((self.num_envs, ended.shape[1]), dtype=np.float32)
+            final_obs[done] = ended
             info["final_obs"] = final_obs
             info["_final_obs"] = done.copy()
-            if self._fused is not None:
-                self._fused.reset_rows(new_state, np.flatnonzero(done), self.np_random)
-            else:
-                fresh = self.world.new_sessions(int(done.sum()), self.np_random)
-                new_state = merge_sessions(new_state, done, fresh)
+            state = self.world.replace_sessions(state, np.flatnonzero(done), self.np_random)
             self._steps[done] = 0
             stale = stale | done
-        self._state = new_state
+        self._state = state
         obs = self._observe(stale)
         info.update(click=np.asarray(out.click), purchase=np.asarray(out.purchase),
                     revenue=np.asarray(out.revenue, dtype=np.float64), cross_sell=cross, up_sell=up,
@@ -251,27 +201,17 @@ class BatchSessionEnv(VectorEnv[ObsArray, IntArray, Any]):
         """Mean and standard deviation of fresh sessions' contexts, each shape (d,)."""
         return context_stats(self.world)
 
-    def _new_sessions(self, n: int, rng: np.random.Generator) -> Any:
-        if self._fused is not None:
-            return self._fused.new_sessions(n, rng)
-        return self.world.new_sessions(n, rng)
-
     def _observe(self, stale: BoolArray) -> ObsArray:
         """Observations of the sessions; ``stale`` (num_envs,) marks rows whose item values changed."""
-        if self._fused is not None:
-            seen = self._fused.observe(self._state, bounds=self._bounds64)
-            self._eligible = seen.eligible
-            self._required = seen.required
-            if self.diagnostics and stale.any():
-                # item values and eligibility change only with the anchor and the cart (a new
-                # session or a purchase): only those rows' best slates are recomputed
-                rows = np.flatnonzero(stale)
-                self._fused.item_values(self._state, self._values, rows)
-                self._fused.best_slates(seen, self._values, self._best_slate, self._best_reward, rows)
-            return seen.context.astype(np.float32)
-        self._eligible = np.asarray(self.world.eligible(self._state), dtype=bool)
-        if self._required_fn is not None:
-            required = self._required_fn(self._state)
-            self._required = None if required is None else np.asarray(required, dtype=bool)
-        ctx = np.asarray(self.world.context(self._state), dtype=np.float32)
-        return np.clip(ctx, self._low, self._high)
+        seen = self.world.observe(self._state, bounds=self._bounds64)
+        self._eligible = np.asarray(seen.eligible, dtype=bool)
+        required = seen.required
+        self._required = None if required is None else np.asarray(required, dtype=bool)
+        if self.diagnostics and stale.any():
+            # item values and eligibility change only with the anchor and the cart (a new
+            # session or a purchase): only those rows' best slates are recomputed
+            rows = np.flatnonzero(stale)
+            best_slate, best_reward = self.world.best_slate(self._state, rows=rows, seen=seen)
+            self._best_slate[rows] = best_slate
+            self._best_reward[rows] = best_reward
+        return np.asarray(seen.context, dtype=np.float32)

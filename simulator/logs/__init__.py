@@ -6,7 +6,7 @@ from simulator.logs.describe import LogSummary, describe
 from simulator.logs.generic import LogImport, import_logs
 from simulator.logs.io import load_parquet, save_parquet
 from simulator.logs.mapping import LogMapping
-from simulator.logs.obd import import_obd
+from simulator.logs.obd import import_obd, obd_vocabulary
 from simulator.logs.schema import (
     SCHEMA_VERSION,
     Catalog,
@@ -35,6 +35,7 @@ __all__ = [
     "import_obd",
     "load_catalog",
     "load_parquet",
+    "obd_vocabulary",
     "save_catalog",
     "save_parquet",
     "train_test_split",

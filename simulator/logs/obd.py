@@ -7,6 +7,11 @@ the file's positions are 1, 2, 3); ``pscore`` is the file's
 ``propensity_score``; the context is the one-hot encoding of
 ``user_feature_0..3`` and, optionally, the ``user-item_affinity_*`` columns.
 
+The one-hot vocabulary is shared: by default it holds every value of a feature in
+*both* policies' files of the campaign (:func:`obd_vocabulary`), so a ``random``
+log and a ``bts`` log of one campaign have the same context columns and a
+contextual policy scored across them reads the same features.
+
 Credit: Y. Saito, S. Aihara, M. Matsutani, Y. Narita, "Open Bandit Dataset and
 Pipeline: Towards Realistic and Reproducible Off-Policy Evaluation",
 NeurIPS 2021 Datasets and Benchmarks. Data by ZOZO, Inc., CC BY 4.0.
@@ -164,6 +169,31 @@ def _read_chunk(chunk: pd.DataFrame, log_file: Path, offset: int, n_items: int,
     return offset + len(chunk)
 
 
+def obd_vocabulary(data_dir: str | os.PathLike[str], campaign: str = "all",
+                   policies: tuple[str, ...] = OBD_POLICIES,
+                   chunk_rows: int = 1_000_000) -> dict[str, tuple[str, ...]]:
+    """Sorted values of each ``user_feature_j`` over the campaign's files of ``policies``.
+
+    Policies whose folder is missing are skipped; at least one must be present.
+    """
+    root = Path(data_dir)
+    seen: dict[str, set[str]] = {c: set() for c in USER_FEATURES}
+    found = 0
+    for policy in policies:
+        if not (root / policy / campaign / f"{campaign}.csv").is_file():
+            continue
+        log_file, _ = _campaign_files(root, policy, campaign)
+        found += 1
+        with pd.read_csv(log_file, usecols=list(USER_FEATURES), chunksize=chunk_rows,
+                         dtype=dict.fromkeys(USER_FEATURES, str)) as reader:
+            for chunk in reader:
+                for col in USER_FEATURES:
+                    seen[col].update(chunk[col].dropna().unique().tolist())
+    if not found:
+        _campaign_files(root, policies[0], campaign)  # raises the layout error
+    return {c: tuple(sorted(v)) for c, v in seen.items()}
+
+
 def import_obd(
     data_dir: str | os.PathLike[str],
     *,
@@ -171,6 +201,7 @@ def import_obd(
     campaign: str = "all",
     include_affinity: bool = False,
     chunk_rows: int = 1_000_000,
+    vocabulary: dict[str, tuple[str, ...]] | None = None,
 ) -> SlateLog:
     """Read one campaign of the Open Bandit Dataset into a :class:`SlateLog`.
 
@@ -184,6 +215,9 @@ def import_obd(
         campaign: ``all``, ``men`` or ``women``.
         include_affinity: append the ``user-item_affinity_*`` columns to the context.
         chunk_rows: rows read at once.
+        vocabulary: the values of each ``user_feature_j`` that get a context column
+            (default: :func:`obd_vocabulary` over both policies' files of the campaign);
+            a value outside it is a :class:`LogFormatError`.
 
     Returns:
         A log with ``k = 1``, ``position`` 0..2, float32 context, click reward.
@@ -200,6 +234,7 @@ def import_obd(
     affinity_cols = [c for c in header.columns if c.startswith("user-item_affinity_")]
     usecols = [*REQUIRED_COLUMNS, *(affinity_cols if include_affinity else [])]
 
+    shared = vocabulary if vocabulary is not None else obd_vocabulary(root, campaign, chunk_rows=chunk_rows)
     vocab: list[dict[str, int]] = [{} for _ in USER_FEATURES]
     parts: dict[str, list[np.ndarray[Any, Any]]] = {name: [] for name in (
         "item", "position", "click", "pscore", "codes", "affinity", "timestamp")}
@@ -217,10 +252,16 @@ def import_obd(
     blocks: list[np.ndarray[Any, Any]] = []
     names: list[str] = []
     for j, col in enumerate(USER_FEATURES):
-        ordered = sorted(vocab[j])
-        rank = np.empty(len(ordered), dtype=np.int32)
-        for new, value in enumerate(ordered):
-            rank[vocab[j][value]] = new
+        ordered = sorted(shared.get(col, ()))
+        outside = sorted(set(vocab[j]) - set(ordered))
+        if outside:
+            raise LogFormatError(f"{log_file}: {col} holds {outside[:3]!r}, outside the given vocabulary "
+                                 f"({len(ordered)} values); pass vocabulary=obd_vocabulary(...) over every "
+                                 "file you will compare.")
+        position = {value: new for new, value in enumerate(ordered)}
+        rank = np.empty(len(vocab[j]), dtype=np.int32)
+        for value, code in vocab[j].items():
+            rank[code] = position[value]
         onehot = np.zeros((offset, len(ordered)), dtype=np.float32)
         onehot[np.arange(offset), rank[codes[:, j]]] = 1.0
         blocks.append(onehot)

@@ -9,6 +9,11 @@ Core API (batch-first over ``n`` sessions)::
     world.expected_reward(state, slate)         # (n,) for slate (n, k)
     world.best_slate(state)                     # ((n, k), (n,))
     outcome = world.step(state, slate, rng)     # StepOutcome
+    world.observe(state)                        # Observation: context, eligible, required at once
+    world.replace_sessions(state, rows, rng)    # new shoppers at rows, in place
+
+The model is written once, as compiled kernels (simulator.world._kernels)
+over named records (simulator.world.tables).
 
 See docs/world.md.
 """
@@ -17,7 +22,7 @@ from simulator.errors import WorldError
 from simulator.rollout import Decision, DecisionLike, DistPolicyLike, PolicyLike
 from simulator.world.calibrate import Calibration, CalibrationRow, calibrate
 from simulator.world.config import WorldConfig
-from simulator.world.core import SessionState, StepOutcome, World
+from simulator.world.core import Observation, SessionState, StepOutcome, World
 from simulator.world.generate import LogRecorder, generate_log, slot_reward
 from simulator.world.io import load_world, save_world, world_from_json, world_to_json
 from simulator.world.params import WorldParams
@@ -49,6 +54,7 @@ __all__ = [
     "DistPolicyLike",
     "EpsilonGreedyPolicy",
     "LogRecorder",
+    "Observation",
     "PolicyLike",
     "PolicyValue",
     "SessionState",

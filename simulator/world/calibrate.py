@@ -205,7 +205,9 @@ def calibrate(log: SlateLog, *, ridge: float = 1.0, interaction_ridge: float = 2
     price = np.ones(n_items) if log.catalog.price is None else np.maximum(log.catalog.price, 0.01)
     names = log.metadata.context_names or tuple(f"x{j}" for j in range(d))
     params = WorldParams(
-        item_id=np.asarray(log.catalog.item_id, dtype=np.int64),
+        # A world's ids are integers: a shop's text ids become the catalog indices 0..n_items-1.
+        item_id=(np.arange(n_items, dtype=np.int64) if np.asarray(log.catalog.item_id).dtype.kind not in "iu"
+                 else np.asarray(log.catalog.item_id, dtype=np.int64)),
         category_names=tuple(str(c) for c in cat_names),
         item_category=cat_index.astype(np.int64).ravel(),
         price=np.asarray(price, dtype=np.float64),

@@ -14,32 +14,31 @@ is price times purchase. So the expected reward of a slate is
 probability, or purchase probability times price), linear in the per-slot
 item marginals, and the best slate puts the ``k`` items of largest
 ``attraction * value`` on the slots in order of examination.
+
+The model is written once, as the compiled kernels of
+:mod:`simulator.world._kernels`; :class:`World` checks its inputs and calls
+them on the constants it lays out at construction (:mod:`simulator.world.tables`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from simulator.errors import WorldError
 from simulator.logs import Catalog
+from simulator.world import _kernels
 from simulator.world.config import WorldConfig
 from simulator.world.params import WorldParams, synthetic_params
-
-if TYPE_CHECKING:
-    from simulator.world.fused import FusedWorld
+from simulator.world.tables import END, SLOT, anchor_probs, build_tables
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-
-def _sigmoid(x: FloatArray) -> FloatArray:
-    out: FloatArray = 1.0 / (1.0 + np.exp(-x))
-    return out
+_NO_REQUIRED = np.zeros((0, 0), dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,35 +75,123 @@ class SessionState:
         return int(self.anchor.shape[0])
 
     def take(self, rows: Any) -> SessionState:
-        """The sessions at ``rows`` (indices or a boolean mask)."""
+        """The sessions at ``rows`` (indices or a boolean mask), copied."""
         return SessionState(*(getattr(self, f.name)[rows] for f in fields(self)))
 
+    def copy(self) -> SessionState:
+        """A copy of every array."""
+        return SessionState(*(getattr(self, f.name).copy() for f in fields(self)))
 
-@dataclass(frozen=True, slots=True)
+
 class StepOutcome:
-    """What one step of ``n`` sessions produced.
+    """What one step of ``n`` sessions produced (views of the step's output records).
 
     Attributes:
         click: shape (n, k) float, 1.0 where the slot was clicked.
         purchase: shape (n, k) float, 1.0 where the slot's item was bought.
         revenue: shape (n, k), price of each bought item (0 elsewhere).
         reward: shape (n,), the slate's reward of the world's ``reward_type`` summed over slots.
+        expected_reward: shape (n,), the shown slate's exact expected reward before the step.
+        cross_sell, up_sell: shape (n, k) bool, which shown items were a cross-sell / up-sell.
         checkout: shape (n,) bool, the session ended with a checkout.
         abandon: shape (n,) bool, the shopper left without checking out.
         truncated: shape (n,) bool, the session reached ``max_steps``.
         done: shape (n,) bool, the session ended (checkout, abandonment or step limit).
+        anchor_changed: shape (n,) bool, a purchase moved the anchor (and filled the cart).
         state: the sessions after the step (ended ones have ``alive`` False).
     """
 
-    click: FloatArray
-    purchase: FloatArray
-    revenue: FloatArray
-    reward: FloatArray
-    checkout: BoolArray
-    abandon: BoolArray
-    truncated: BoolArray
-    done: BoolArray
-    state: SessionState
+    __slots__ = ("_ends", "_slots", "state")
+
+    def __init__(self, slots: npt.NDArray[np.void], ends: npt.NDArray[np.void], state: SessionState) -> None:
+        self._slots, self._ends, self.state = slots, ends, state
+
+    @property
+    def click(self) -> FloatArray:
+        """Shape (n, k), 1.0 where the slot was clicked."""
+        out: FloatArray = self._slots["click"]
+        return out
+
+    @property
+    def purchase(self) -> FloatArray:
+        """Shape (n, k), 1.0 where the slot's item was bought."""
+        out: FloatArray = self._slots["purchase"]
+        return out
+
+    @property
+    def revenue(self) -> FloatArray:
+        """Shape (n, k), price of each bought item (0 elsewhere)."""
+        out: FloatArray = self._slots["revenue"]
+        return out
+
+    @property
+    def cross_sell(self) -> BoolArray:
+        """Shape (n, k) bool, the shown items that were cross-sells."""
+        out: BoolArray = self._slots["cross_sell"]
+        return out
+
+    @property
+    def up_sell(self) -> BoolArray:
+        """Shape (n, k) bool, the shown items that were up-sells."""
+        out: BoolArray = self._slots["up_sell"]
+        return out
+
+    @property
+    def reward(self) -> FloatArray:
+        """Shape (n,), the slate's reward of the world's reward type."""
+        out: FloatArray = self._ends["reward"]
+        return out
+
+    @property
+    def expected_reward(self) -> FloatArray:
+        """Shape (n,), the shown slate's exact expected reward."""
+        out: FloatArray = self._ends["expected_reward"]
+        return out
+
+    @property
+    def checkout(self) -> BoolArray:
+        """Shape (n,) bool, the session ended with a checkout."""
+        out: BoolArray = self._ends["checkout"]
+        return out
+
+    @property
+    def abandon(self) -> BoolArray:
+        """Shape (n,) bool, the shopper left."""
+        out: BoolArray = self._ends["abandon"]
+        return out
+
+    @property
+    def truncated(self) -> BoolArray:
+        """Shape (n,) bool, the session reached the step limit."""
+        out: BoolArray = self._ends["truncated"]
+        return out
+
+    @property
+    def done(self) -> BoolArray:
+        """Shape (n,) bool, the session ended."""
+        out: BoolArray = self._ends["done"]
+        return out
+
+    @property
+    def anchor_changed(self) -> BoolArray:
+        """Shape (n,) bool, a purchase moved the anchor."""
+        out: BoolArray = self._ends["anchor_changed"]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What an agent sees of ``n`` sessions.
+
+    Attributes:
+        context: shape (n, dim_context), :meth:`World.context` (clipped to the bounds asked for).
+        eligible: shape (n, n_items) bool, :meth:`World.eligible`.
+        required: shape (n, n_items) bool, :meth:`World.required`, or None when the world requires nothing.
+    """
+
+    context: FloatArray
+    eligible: BoolArray
+    required: BoolArray | None
 
 
 class World:
@@ -135,18 +222,12 @@ class World:
             raise WorldError(f"`config.k` must be at most n_items - 1 = {params.n_items - 1}, "
                              f"found {config.k}.")
         self.params = params
-        self._fused: FusedWorld | None = None
         p = params
+        self._tables = build_tables(config, params)
         self._log_price: FloatArray = np.log(p.price)
-        self._median_log_price = float(np.median(self._log_price))
-        self._exam: FloatArray = np.asarray(p.position_bias, dtype=np.float64)
-        self._slot_order: IntArray = np.argsort(-self._exam, kind="stable").astype(np.int64)
         self._n_cat = len(p.category_names)
-        probs = self.anchor_probs()
-        # row r of the per-profile CDFs, shifted by r, so one searchsorted serves every profile
-        cdf = np.cumsum(probs, axis=1)
-        cdf = cdf / cdf[:, -1:]
-        self._anchor_cdf: FloatArray = (cdf + np.arange(probs.shape[0])[:, None]).ravel()
+        self._require = bool(config.require_cross_sell)
+        self._unbounded = (np.full(self.dim_context, -np.inf), np.full(self.dim_context, np.inf))
         self.catalog = Catalog(
             item_id=p.item_id,
             category=np.asarray([p.category_names[c] for c in p.item_category]),
@@ -166,12 +247,7 @@ class World:
 
         A softmax of the item's attraction logit for the profile (taste features at 0).
         """
-        p = self.params
-        logits = p.item_bias[None, :] + p.profile_features @ p.item_weight
-        logits = logits - logits.max(axis=1, keepdims=True)
-        probs: FloatArray = np.exp(logits)
-        out: FloatArray = probs / probs.sum(axis=1, keepdims=True)
-        return out
+        return anchor_probs(self.params)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -214,7 +290,7 @@ class World:
     @property
     def position_bias(self) -> FloatArray:
         """Shape (k,), examination probability of each slot."""
-        return self._exam.copy()
+        return self._tables.exam.copy()
 
     def with_config(self, **changes: Any) -> World:
         """The same catalog and shoppers with some settings changed (e.g. ``reward_type``)."""
@@ -230,50 +306,74 @@ class World:
         """
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise WorldError(f"`n` must be an integer >= 0, found {n!r}.")
+        self._check_rng(rng)
+        n = int(n)
+        state = SessionState(
+            profile=np.empty(n, dtype=np.int64), segment=np.empty(n, dtype=np.int64),
+            shopper=np.empty((n, self.n_features)), price_sens=np.empty(n), patience=np.empty(n),
+            anchor=np.empty(n, dtype=np.int64), cart=np.empty((n, self.n_items), dtype=np.bool_),
+            cart_value=np.empty(n), step=np.empty(n, dtype=np.int64), alive=np.empty(n, dtype=np.bool_))
+        self._reset(state, np.arange(n, dtype=np.int64), rng)
+        return state
+
+    def replace_sessions(self, state: SessionState, rows: Any, rng: np.random.Generator) -> SessionState:
+        """New shoppers in place of the sessions at ``rows``, changing ``state`` in place.
+
+        The new sessions are those ``new_sessions(len(rows), rng)`` would draw.
+
+        Args:
+            state: ``n`` sessions (its arrays are written).
+            rows: shape (m,) int, indices of the sessions to replace.
+            rng: draws the shoppers and anchors.
+
+        Returns:
+            ``state``.
+        """
+        self._check_state(state)
+        self._check_rng(rng)
+        idx = np.asarray(rows)
+        if idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise WorldError(f"`rows` must be a 1-d array of session indices, found dtype {idx.dtype} "
+                             f"and shape {idx.shape}; use np.flatnonzero(mask) for a mask.")
+        if idx.size and (idx.min() < 0 or idx.max() >= state.n):
+            raise WorldError(f"`rows` must lie in [0, {state.n - 1}], found {idx.min()}..{idx.max()}.")
+        self._reset(state, idx.astype(np.int64, copy=False), rng)
+        return state
+
+    def _reset(self, state: SessionState, rows: IntArray, rng: np.random.Generator) -> None:
+        # one random() call per session and draw: the profile (inverted in its CDF), the taste
+        # features (-1 + 2u) and the first anchor (inverted in the profile's anchor CDF)
+        t = self._tables
+        u = rng.random(rows.shape[0] * (t.taste + 2))
+        _kernels.reset_rows(rows, u, t.profile_cdf, t.anchor_cdf, t.profile_features, t.profile_price_sens,
+                            t.profile_patience, t.profile_segment, t.taste, state.profile, state.segment,
+                            state.shopper, state.price_sens, state.patience, state.anchor, state.cart,
+                            state.cart_value, state.step, state.alive)
+
+    @staticmethod
+    def _check_rng(rng: Any) -> None:
         if not isinstance(rng, np.random.Generator):
             raise WorldError(f"`rng` must be a numpy.random.Generator, found {type(rng).__name__}; "
                              "use np.random.default_rng(seed).")
-        p = self.params
-        n = int(n)
-        profile = rng.choice(p.profile_weight.shape[0], size=n, p=p.profile_weight).astype(np.int64)
-        shopper = p.profile_features[profile].copy()
-        t = p.taste_features
-        if t:
-            shopper[:, -t:] = rng.uniform(-1.0, 1.0, size=(n, t))
-        anchor = self.draw_anchors(profile, np.minimum(rng.random(n), np.nextafter(1.0, 0.0)))
-        return SessionState(
-            profile=profile,
-            segment=p.profile_segment[profile],
-            shopper=shopper,
-            price_sens=p.profile_price_sens[profile],
-            patience=p.profile_patience[profile],
-            anchor=anchor,
-            cart=np.zeros((n, self.n_items), dtype=bool),
-            cart_value=np.zeros(n),
-            step=np.zeros(n, dtype=np.int64),
-            alive=np.ones(n, dtype=bool),
-        )
 
-    def draw_anchors(self, profile: IntArray, u: FloatArray) -> IntArray:
-        """First anchors (n,) of ``profile`` (n,) shoppers: :meth:`anchor_probs` inverted at ``u``."""
-        flat = np.searchsorted(self._anchor_cdf, profile + u, side="right")
-        out: IntArray = np.minimum(flat - profile * self.n_items, self.n_items - 1).astype(np.int64)
-        return out
+    def observe(self, state: SessionState,
+                bounds: tuple[FloatArray, FloatArray] | None = None) -> Observation:
+        """:meth:`context`, :meth:`eligible` and :meth:`required` of ``state``, in one call.
 
-    @property
-    def anchor_cdf(self) -> FloatArray:
-        """Shape (P * n_items,): row ``p`` of the first-anchor CDFs plus ``p``, flattened (read-only)."""
-        view = self._anchor_cdf.view()
-        view.flags.writeable = False
-        return view
-
-    def fused(self) -> FusedWorld:
-        """This world's session dynamics as compiled kernels (what the session environments step)."""
-        if self._fused is None:
-            from simulator.world.fused import FusedWorld
-
-            self._fused = FusedWorld(self)
-        return self._fused
+        Args:
+            state: ``n`` sessions.
+            bounds: ``(low, high)``, each shape (dim_context,) float64, to clip the contexts to, or None.
+        """
+        self._check_state(state)
+        n = state.n
+        low, high = self._unbounded if bounds is None else bounds
+        context = np.empty((n, self.dim_context))
+        eligible = np.empty((n, self.n_items), dtype=np.bool_)
+        required = np.zeros((n, self.n_items), dtype=np.bool_) if self._require else _NO_REQUIRED
+        t = self._tables
+        _kernels.observe(state.shopper, state.anchor, state.cart, state.cart_value, state.step, t.items,
+                         t.complement, t.rules, self.k, low, high, context, eligible, required)
+        return Observation(context, eligible, required if self._require else None)
 
     def context(self, state: SessionState) -> FloatArray:
         """Shape (n, dim_context): the shoppers and their sessions as numbers.
@@ -282,17 +382,7 @@ class World:
         price (standardised over the catalog), cart size / (k * max_steps), log(1 + cart
         value), step / max_steps.
         """
-        n = state.n
-        f, c = self.n_features, self._n_cat
-        out = np.zeros((n, self.dim_context))
-        out[:, :f] = state.shopper
-        out[np.arange(n), f + self.params.item_category[state.anchor]] = 1.0
-        scale = max(float(self._log_price.std()), 1e-9)
-        out[:, f + c] = (self._log_price[state.anchor] - self._log_price.mean()) / scale
-        out[:, f + c + 1] = state.cart.sum(axis=1) / (self.k * self.max_steps)
-        out[:, f + c + 2] = np.log1p(state.cart_value)
-        out[:, f + c + 3] = state.step / self.max_steps
-        return out
+        return self.observe(state).context
 
     def context_bounds(self) -> tuple[FloatArray, FloatArray]:
         """Per-column bounds (each shape (dim_context,)) that hold every context."""
@@ -304,8 +394,7 @@ class World:
             high[:f] = p.profile_features.max(axis=0)
             if p.taste_features:
                 low[f - p.taste_features:f], high[f - p.taste_features:f] = -1.0, 1.0
-        scale = max(float(self._log_price.std()), 1e-9)
-        z = (self._log_price - self._log_price.mean()) / scale
+        z = self._tables.items["price_z"]
         low[f + c], high[f + c] = float(z.min()), float(z.max())
         high[f + c + 2] = float(np.log1p(self.params.price.sum()))
         flat = high <= low
@@ -322,20 +411,20 @@ class World:
                              f"{state.cart.shape}; the state belongs to another world.")
         return state
 
+    def _relations(self, state: SessionState) -> tuple[BoolArray, BoolArray]:
+        self._check_state(state)
+        cross = np.empty((state.n, self.n_items), dtype=np.bool_)
+        up = np.empty((state.n, self.n_items), dtype=np.bool_)
+        _kernels.relations(state.anchor, self._tables.items, self._tables.complement, cross, up)
+        return cross, up
+
     def cross_sell(self, state: SessionState) -> BoolArray:
         """Shape (n, n_items) bool: items of a category complementary to the anchor's."""
-        self._check_state(state)
-        cat = self.params.item_category
-        out: BoolArray = self.params.complement[cat[state.anchor]][:, cat]
-        return out
+        return self._relations(state)[0]
 
     def up_sell(self, state: SessionState) -> BoolArray:
         """Shape (n, n_items) bool: items of the anchor's category that cost more than it."""
-        self._check_state(state)
-        cat, price = self.params.item_category, self.params.price
-        out: BoolArray = (cat[None, :] == cat[state.anchor][:, None]) & (
-            price[None, :] > price[state.anchor][:, None])
-        return out
+        return self._relations(state)[1]
 
     def eligible(self, state: SessionState) -> BoolArray:
         """Shape (n, n_items) bool: the items a slate may show.
@@ -346,20 +435,7 @@ class World:
         a cart so full that fewer than ``k`` items are left lets its items back
         (only in small worlds with long sessions).
         """
-        self._check_state(state)
-        base = ~state.cart
-        rows = np.arange(state.n)
-        base[rows, state.anchor] = False
-        full = base.sum(axis=1) < self.k
-        if full.any():  # a cart too full to leave k items: cart items come back
-            base[full] = True
-            base[rows[full], state.anchor[full]] = False
-        if not self.config.candidates_only:
-            return base
-        cand = base & (self.cross_sell(state) | self.up_sell(state))
-        short = cand.sum(axis=1) < self.k
-        out: BoolArray = np.where(short[:, None], base, cand)
-        return out
+        return self.observe(state).eligible
 
     def required(self, state: SessionState) -> BoolArray | None:
         """Shape (n, n_items) bool of items of which a slate must hold one, or None.
@@ -367,62 +443,38 @@ class World:
         The eligible
         cross-sells when ``require_cross_sell``, else None.
         """
-        if not self.config.require_cross_sell:
+        if not self._require:
             return None
-        out: BoolArray = self.cross_sell(state) & self.eligible(state)
-        return out
+        return self.observe(state).required
 
     # ------------------------------------------------------------------ responses
-    def _bonus(self, state: SessionState, items: IntArray) -> FloatArray:
-        """Attraction bonus of ``items`` (n, m) relative to each session's anchor."""
-        cfg, p = self.config, self.params
-        cat_a = p.item_category[state.anchor][:, None]
-        cat_i = p.item_category[items]
-        cross = p.complement[cat_a, cat_i]
-        up = (cat_i == cat_a) & (p.price[items] > p.price[state.anchor][:, None])
-        out: FloatArray = np.where(cross, cfg.cross_bonus,
-                                   np.where(up, cfg.up_bonus, cfg.other_bonus))
-        return out
+    def _item_terms(self, state: SessionState, rows: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Attraction and value of every item for the sessions at ``rows``, each (m, n_items)."""
+        t = self._tables
+        m = rows.shape[0]
+        buf = np.empty((m, self.n_items))
+        _kernels.item_logits(rows, state.shopper, state.anchor, t.weight, t.items, t.bias, t.base_bonus,
+                             t.members, t.starts, t.complement, t.rules, buf)
+        np.exp(buf, out=buf)  # numpy's vectorised exp: ~10x a scalar exp per item
+        attraction, value = np.empty((m, self.n_items)), np.empty((m, self.n_items))
+        _kernels.item_values(rows, state.profile, state.price_sens, t.profile_price_sens,
+                             t.profile_click_value, t.items, t.rules, buf, attraction, value)
+        return attraction, value
 
-    def _attraction_of(self, state: SessionState, items: IntArray) -> FloatArray:
-        """Click probability of examined ``items`` (n, m), shape (n, m)."""
-        p = self.params
-        logit = p.item_bias[items] + np.einsum("nf,fnm->nm", state.shopper, p.item_weight[:, items]) \
-            if p.item_weight.shape[0] else p.item_bias[items] + 0.0
-        return _sigmoid(logit + self._bonus(state, items))
-
-    def _buy_of(self, state: SessionState, items: IntArray) -> FloatArray:
-        """Purchase probability given a click of ``items`` (n, m), shape (n, m)."""
-        rel = (self._log_price - self._median_log_price)[items]
-        return _sigmoid(self.config.buy_base - state.price_sens[:, None] * rel)
-
-    def _all_items(self, n: int) -> IntArray:
-        return np.broadcast_to(np.arange(self.n_items, dtype=np.int64), (n, self.n_items))
+    def _all_rows(self, state: SessionState) -> IntArray:
+        return np.arange(state.n, dtype=np.int64)
 
     def attraction(self, state: SessionState) -> FloatArray:
         """Shape (n, n_items): click probability of each item if examined."""
         self._check_state(state)
-        p, cfg = self.params, self.config
-        logit = p.item_bias[None, :] + state.shopper @ p.item_weight
-        cat = p.item_category
-        cat_a = cat[state.anchor]
-        cross = p.complement[cat_a][:, cat]
-        up = (cat[None, :] == cat_a[:, None]) & (p.price[None, :] > p.price[state.anchor][:, None])
-        bonus = np.where(cross, cfg.cross_bonus, np.where(up, cfg.up_bonus, cfg.other_bonus))
-        return _sigmoid(logit + bonus)
+        return self._item_terms(state, self._all_rows(state))[0]
 
     def purchase_prob(self, state: SessionState) -> FloatArray:
         """Shape (n, n_items): probability that a click on the item becomes a purchase."""
         self._check_state(state)
-        return self._buy_of(state, self._all_items(state.n))
-
-    def _value_of(self, state: SessionState, items: IntArray) -> FloatArray:
-        """Expected reward of a click on ``items`` (n, m) for the reward type."""
-        rt = self.config.reward_type
-        if rt == "click":
-            return np.ones(items.shape)
-        buy = self._buy_of(state, items)
-        return buy if rt == "purchase" else buy * self.params.price[items]
+        out = np.empty((state.n, self.n_items))
+        _kernels.purchase_probs(state.price_sens, self._tables.items, self._tables.rules, out)
+        return out
 
     def item_value(self, state: SessionState) -> FloatArray:
         """Shape (n, n_items): expected reward of an item on a slot examined for sure.
@@ -430,8 +482,7 @@ class World:
         That is (attraction times the reward of a click).
         """
         self._check_state(state)
-        items = self._all_items(state.n)
-        return self.attraction(state) * self._value_of(state, items)
+        return self._item_terms(state, self._all_rows(state))[1]
 
     def _check_slate(self, state: SessionState, slate: Any) -> IntArray:
         arr = np.asarray(slate)
@@ -440,18 +491,28 @@ class World:
         if arr.shape != (state.n, self.k):
             raise WorldError(f"`slate` must have shape ({state.n}, {self.k}) (n sessions, k slots), "
                              f"found {arr.shape}.")
-        arr = arr.astype(np.int64, copy=False)
-        if arr.size and (arr.min() < 0 or arr.max() >= self.n_items):
+        arr = np.ascontiguousarray(arr, dtype=np.int64)
+        row, problem = _kernels.first_bad_slate(arr, self.n_items, state.alive)
+        if problem == 0:
             raise WorldError(f"`slate` holds items outside [0, {self.n_items - 1}]; map item ids to "
                              "catalog indices first.")
-        if self.k > 1:
-            ordered = np.sort(arr, axis=1)
-            dup = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1) & state.alive
-            if dup.any():
-                row = int(np.flatnonzero(dup)[0])
-                raise WorldError(f"`slate` row {row} repeats an item: {arr[row].tolist()}; a slate "
-                                 "shows k distinct items.")
+        if problem == 1:
+            raise WorldError(f"`slate` row {row} repeats an item: {arr[row].tolist()}; a slate "
+                             "shows k distinct items.")
         return arr
+
+    def _slate_terms(self, state: SessionState, slate: Any) -> tuple[FloatArray, FloatArray, FloatArray,
+                                                                      FloatArray]:
+        self._check_state(state)
+        s = self._check_slate(state, slate)
+        n, k = s.shape
+        t = self._tables
+        click, purchase = np.empty((n, k)), np.empty((n, k))
+        abandon, expected = np.empty(n), np.empty(n)
+        _kernels.slate_terms(s, state.shopper, state.price_sens, state.patience, state.anchor, state.step,
+                             t.items, t.weight_t, t.complement, t.rules, t.exam, click, purchase, abandon,
+                             expected)
+        return click, purchase, abandon, expected
 
     def expected_reward(self, state: SessionState, slate: Any) -> FloatArray:
         """Exact expected reward of each slate, shape (n,).
@@ -460,11 +521,7 @@ class World:
             state: ``n`` sessions.
             slate: shape (n, k) item indices in slot order.
         """
-        self._check_state(state)
-        s = self._check_slate(state, slate)
-        w = self._attraction_of(state, s) * self._value_of(state, s)
-        out: FloatArray = w @ self._exam
-        return out
+        return self._slate_terms(state, slate)[3]
 
     def expected_reward_dist(self, state: SessionState, action_dist: Any) -> FloatArray:
         """Exact expected reward of a stochastic policy, shape (n,).
@@ -478,19 +535,38 @@ class World:
         if dist.shape != (state.n, self.n_items, self.k):
             raise WorldError(f"`action_dist` must have shape ({state.n}, {self.n_items}, {self.k}), "
                              f"found {dist.shape}.")
-        out: FloatArray = np.einsum("nik,ni,k->n", dist, self.item_value(state), self._exam)
+        out: FloatArray = np.einsum("nik,ni,k->n", dist, self.item_value(state), self._tables.exam)
         return out
 
-    def best_slate(self, state: SessionState) -> tuple[IntArray, FloatArray]:
+    def best_slate(self, state: SessionState, *, rows: Any = None,
+                   seen: Observation | None = None) -> tuple[IntArray, FloatArray]:
         """The slate of largest expected reward, and its expected reward.
 
         Among eligible items, holding a required cross-sell when the rules ask for one.
 
+        Args:
+            state: ``n`` sessions.
+            rows: shape (m,) int, only these sessions (all when None).
+            seen: ``observe(state)`` when the caller has it (saves computing the eligible items again).
+
         Returns:
-            ``(slate, value)``: shapes (n, k) and (n,).
+            ``(slate, value)``: shapes (m, k) and (m,).
         """
         self._check_state(state)
-        return self.best_slate_for(state, self.item_value(state))
+        idx = self._all_rows(state) if rows is None else np.asarray(rows, dtype=np.int64)
+        seen = self.observe(state) if seen is None else seen
+        value = self._item_terms(state, idx)[1]
+        return self._top(idx, value, value, seen)
+
+    def _top(self, rows: IntArray, value: FloatArray, score: FloatArray,
+             seen: Observation) -> tuple[IntArray, FloatArray]:
+        t = self._tables
+        slate = np.empty((rows.shape[0], self.k), dtype=np.int64)
+        out = np.empty(rows.shape[0])
+        required = _NO_REQUIRED if seen.required is None else seen.required
+        _kernels.best_slates(rows, value, score, seen.eligible, required, self._require, t.exam, t.slot_order,
+                             slate, out)
+        return slate, out
 
     def best_slate_for(self, state: SessionState, scores: Any) -> tuple[IntArray, FloatArray]:
         """Top-``k`` eligible items by ``scores`` (n, n_items), and the slate's exact value (n,).
@@ -498,38 +574,12 @@ class World:
         Items go on the slots by examination (best score on the most examined
         slot), honouring the rules.
         """
-        sc = np.asarray(scores, dtype=np.float64)
-        n, k = state.n, self.k
-        if sc.shape != (n, self.n_items):
-            raise WorldError(f"`scores` must have shape ({n}, {self.n_items}), found {sc.shape}.")
-        elig = self.eligible(state)
-        key = np.where(elig, sc, -np.inf)
-        top = np.argpartition(-key, k - 1, axis=1)[:, :k]
-        req = self.required(state)
-        if req is not None:
-            hit = np.take_along_axis(req, top, axis=1).any(axis=1)
-            need = ~hit & req.any(axis=1)
-            if need.any():
-                best_req = np.argmax(np.where(req, sc, -np.inf), axis=1)
-                top_vals = np.take_along_axis(key, top, axis=1)
-                worst = np.argmin(top_vals, axis=1)
-                rows = np.flatnonzero(need)
-                top[rows, worst[rows]] = best_req[rows]
-        vals = np.take_along_axis(key, top, axis=1)
-        ranked = np.take_along_axis(top, np.argsort(-vals, axis=1, kind="stable"), axis=1)
-        slate = np.empty((n, k), dtype=np.int64)
-        slate[:, self._slot_order] = ranked
-        return slate, self.expected_reward(state, slate)
-
-    def _abandon_of(self, state: SessionState, slate: IntArray, attr: FloatArray) -> FloatArray:
-        cfg = self.config
-        exam_sum = float(self._exam.sum())
-        relevance = (attr @ self._exam) / exam_sum
-        jump = np.maximum(self._log_price[slate] - self._log_price[state.anchor][:, None], 0.0)
-        overprice = (jump @ self._exam) / exam_sum
-        logit = (cfg.abandon_base + cfg.fatigue * state.step - cfg.relevance_weight * relevance
-                 + cfg.overprice_weight * overprice - state.patience)
-        return _sigmoid(logit)
+        self._check_state(state)
+        sc = np.ascontiguousarray(scores, dtype=np.float64)
+        if sc.shape != (state.n, self.n_items):
+            raise WorldError(f"`scores` must have shape ({state.n}, {self.n_items}), found {sc.shape}.")
+        rows = self._all_rows(state)
+        return self._top(rows, self._item_terms(state, rows)[1], sc, self.observe(state))
 
     def slate_probs(self, state: SessionState, slate: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Outcome probabilities of showing ``slate`` (n, k).
@@ -539,14 +589,12 @@ class World:
             each slot is clicked, that it is bought (slots are independent), and
             that the shopper abandons if nothing is bought.
         """
-        self._check_state(state)
-        s = self._check_slate(state, slate)
-        attr = self._attraction_of(state, s)
-        click = self._exam * attr
-        return click, click * self._buy_of(state, s), self._abandon_of(state, s, attr)
+        click, purchase, abandon, _ = self._slate_terms(state, slate)
+        return click, purchase, abandon
 
     # ------------------------------------------------------------------ dynamics
-    def step(self, state: SessionState, slate: Any, rng: np.random.Generator) -> StepOutcome:
+    def step(self, state: SessionState, slate: Any, rng: np.random.Generator, *,
+             in_place: bool = False) -> StepOutcome:
         """Show one slate to every live session and draw what the shoppers do.
 
         Clicks are Bernoulli(position_bias * attraction); a click becomes a purchase
@@ -560,42 +608,18 @@ class World:
         Args:
             state: ``n`` sessions.
             slate: shape (n, k) distinct item indices (rows of ended sessions are ignored).
-            rng: draws every outcome.
+            rng: draws every outcome: ``rng.random((n, 2k + 2))``, per slot the click then the
+                purchase uniforms, then abandonment and checkout.
+            in_place: advance ``state`` itself (then ``outcome.state is state``) instead of a copy.
         """
         self._check_state(state)
         s = self._check_slate(state, slate)
-        cfg, p = self.config, self.params
-        n, k = state.n, self.k
-        alive = state.alive
-        attr = self._attraction_of(state, s)
-        buy = self._buy_of(state, s)
+        nxt = state if in_place else state.copy()
+        n, k = s.shape
+        t = self._tables
         u = rng.random((n, 2 * k + 2))
-        click = (u[:, :k] < self._exam * attr) & alive[:, None]
-        purchase = click & (u[:, k:2 * k] < buy)
-        price = p.price[s]
-        revenue = np.where(purchase, price, 0.0)
-        if cfg.reward_type == "click":
-            reward = click.sum(axis=1).astype(np.float64)
-        elif cfg.reward_type == "purchase":
-            reward = purchase.sum(axis=1).astype(np.float64)
-        else:
-            reward = revenue.sum(axis=1)
-        bought = purchase.any(axis=1)
-        abandon = alive & ~bought & (u[:, 2 * k] < self._abandon_of(state, s, attr))
-        cart = state.cart.copy()
-        rows, cols = np.nonzero(purchase)
-        cart[rows, s[rows, cols]] = True
-        has_cart = cart.any(axis=1)
-        checkout = alive & ~abandon & has_cart & (u[:, 2 * k + 1] < cfg.checkout_prob)
-        first = np.argmax(purchase, axis=1)
-        anchor = np.where(bought, s[np.arange(n), first], state.anchor)
-        step = state.step + alive.astype(np.int64)
-        truncated = alive & ~abandon & ~checkout & (step >= cfg.max_steps)
-        done = alive & (abandon | checkout | truncated)
-        nxt = replace(state, anchor=anchor, cart=cart, cart_value=state.cart_value + revenue.sum(axis=1),
-                      step=step, alive=alive & ~done)
-        return StepOutcome(
-            click=click.astype(np.float64), purchase=purchase.astype(np.float64), revenue=revenue,
-            reward=reward, checkout=checkout, abandon=abandon, truncated=truncated, done=done,
-            state=nxt,
-        )
+        slots, ends = np.empty((n, k), dtype=SLOT), np.empty(n, dtype=END)
+        _kernels.step_sessions(s, u, nxt.shopper, nxt.price_sens, nxt.patience, nxt.anchor, nxt.cart,
+                               nxt.cart_value, nxt.step, nxt.alive, t.items, t.weight_t, t.complement,
+                               t.rules, t.exam, slots, ends)
+        return StepOutcome(slots, ends, nxt)

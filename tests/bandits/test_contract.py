@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bandits import Feedback, PolicyError, SlatePolicy, registered_policies  # registers every policy
+from bandits import (  # registers every policy
+    Feedback,
+    PolicyError,
+    SlateDecision,
+    SlatePolicy,
+    registered_policies,
+)
 from bandits.slates import uniform_slates
 
 # Policies registered outside bandits.policies join the contract when they import.
@@ -56,7 +62,12 @@ def is_exact(policy: SlatePolicy, ctx: np.ndarray) -> bool:
     return policy.select(ctx[:1]).n_draws is None
 
 
-@pytest.fixture(params=NAMES)
+#: Policies whose contract checks take tens of seconds (a neural network trained per check).
+SLOW_POLICIES = {"ppo"}
+
+
+@pytest.fixture(params=[pytest.param(n, marks=pytest.mark.slow) if n in SLOW_POLICIES else n
+                        for n in NAMES])
 def name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -307,3 +318,56 @@ def test_one_event_api_matches_the_batch_api(name: str) -> None:
         b.select_one(ctx[:2])
     with pytest.raises(PolicyError, match="update_one takes context"):
         b.update_one(ctx[:1], fb.slate[0], fb.reward[0])
+
+
+@pytest.mark.parametrize("verb", SlatePolicy.FINAL_VERBS)
+def test_public_verbs_are_final(verb: str) -> None:
+    """A subclass that overrides a public verb is refused when it is defined."""
+    with pytest.raises(TypeError, match=f"overrides SlatePolicy.{verb}, which is final"):
+        type("Overrider", (registered_policies()["uniform"],), {verb: lambda self, *a, **k: None})
+
+
+class _Broken(SlatePolicy):
+    """Returns whatever slate it is told to, so the shared decision check can be exercised."""
+
+    slate: np.ndarray = np.zeros((1, 2), dtype=np.int64)
+
+    def _select(self, context: np.ndarray, eligible: np.ndarray | None,
+                required: np.ndarray | None) -> SlateDecision:
+        n = context.shape[0]
+        return SlateDecision(np.repeat(self.slate, n, axis=0), np.ones(n), np.ones((n, self.k)))
+
+    def _action_dist(self, context: np.ndarray, eligible: np.ndarray | None,
+                     required: np.ndarray | None, n_draws: int | None) -> np.ndarray:
+        return np.zeros((context.shape[0], self.n_items, self.k))
+
+    def _update(self, feedback: Feedback) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("slate", "kwargs", "message"), [
+    pytest.param([0, 1], {}, None, id="valid"),
+    pytest.param([0, 5], {}, "outside the catalog", id="range"),
+    pytest.param([-1, 1], {}, "outside the catalog", id="negative"),
+    pytest.param([2, 2], {}, "repeated item", id="repeated"),
+    pytest.param([0, 1], {"eligible": np.array([True, False, True, True, True])}, "ineligible",
+                 id="ineligible"),
+    pytest.param([0, 1], {"required": np.array([False, False, True, False, False])}, "without a required",
+                 id="required"),
+    pytest.param([0, 1], {"eligible": np.array([True, True, False, True, True]),
+                          "required": np.array([False, False, True, False, False])}, None,
+                 id="required-but-ineligible"),
+])
+def test_decisions_are_checked_in_one_place(slate: list[int], kwargs: dict, message: str | None) -> None:
+    """select (any batch size) and select_one run the same check on what a policy returns."""
+    policy = _Broken(n_items=5, k=2)
+    policy.slate = np.array([slate], dtype=np.int64)
+    calls = [lambda: policy.select(np.zeros((3, 1)), **kwargs), lambda: policy.select(np.zeros((1, 1)), **kwargs)]
+    if not kwargs:
+        calls.append(lambda: policy.select_one(np.zeros(1)))
+    for call in calls:
+        if message is None:
+            assert call().slate.shape[1] == 2
+        else:
+            with pytest.raises(PolicyError, match=f"_Broken returned .*{message}"):
+                call()

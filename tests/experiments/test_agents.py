@@ -46,7 +46,8 @@ def test_bandits_get_what_the_world_knows(world: World) -> None:
 def test_anchoring_is_what_the_policy_class_declares() -> None:
     """The three anchor policies declare it; no other registered policy does (whatever its parameters)."""
     declared = {name for name, cls in registered_policies().items() if anchor_context(cls)}
-    assert declared == {"bought_together", "item_similarity", "upsell"}
+    assert declared == {"bought_together", "item_similarity", "upsell", "explore_anchored", "item_cf", "user_cf",
+                        "als", "association_rules"}
 
     class Plain(SlatePolicy):  # a parameter called anchor_column alone does not make a policy anchored
         def __init__(self, n_items: int, k: int, dim_context: int = 0, *, anchor_column: int = 0,

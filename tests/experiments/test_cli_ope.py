@@ -87,3 +87,37 @@ def test_missing_log_file_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["ope", str(tmp_path / "nope.parquet"), "--policy", "uniform"])
     assert result.exit_code != 0
     assert "nope.parquet" in result.output and "Traceback" not in result.output
+
+
+def test_estimand_session_on_a_uniform_session_log(tmp_path: Path) -> None:
+    # uniform logging over 3 items and the uniform policy: every weight is 1, so PDIS is the mean
+    # session total and the JSON names the estimand
+    from simulator.logs import Catalog, SlateLog
+
+    rng = np.random.default_rng(0)
+    session = np.repeat(np.arange(300), 3)
+    step = np.tile(np.arange(3), 300)
+    reward = (rng.random((900, 1)) < 0.3).astype(float)
+    log = SlateLog.from_arrays(context=np.zeros((900, 1)), slate=rng.integers(0, 3, (900, 1)), reward=reward,
+                               pscore=np.full(900, 1 / 3), catalog=Catalog.anonymous(3), session_id=session,
+                               step=step)
+    path = tmp_path / "sessions.parquet"
+    save_parquet(log, path)
+    result = CliRunner().invoke(main, ["ope", str(path), "--policy", "uniform", "--estimand", "session",
+                                       "--n-bootstrap", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["estimand"] == "session" and doc["n_sessions"] == 300
+    by_name = {e["estimator"]: e for e in doc["estimates"]}
+    assert set(by_name) == {"pdis", "wpdis", "dr", "wdr"}
+    assert all(e["estimand"] == "session" for e in doc["estimates"])
+    assert by_name["pdis"]["value"] == pytest.approx(reward.sum() / 300, rel=1e-12)
+    text = CliRunner().invoke(main, ["ope", str(path), "--policy", "uniform", "--estimand", "session",
+                                     "--n-bootstrap", "20"])
+    assert text.exit_code == 0 and "value per session" in text.output
+
+
+def test_estimand_session_refuses_a_position_log(men_log: Path) -> None:
+    result = CliRunner().invoke(main, ["ope", str(men_log), "--policy", "uniform", "--estimand", "session"])
+    assert result.exit_code != 0
+    assert "one row per position" in result.output

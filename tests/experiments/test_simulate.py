@@ -61,9 +61,9 @@ def test_uniform_rounds_match_world_truth_per_decision() -> None:
 
 
 def test_value_table_hand_computed() -> None:
-    results = [TaskResult("a", 0, pd.DataFrame(), np.array([1.0, 2.0, 3.0])),
-               TaskResult("b", 0, pd.DataFrame(), np.array([5.0, 5.0])),
-               TaskResult("a", 1, pd.DataFrame(), np.array([6.0]))]
+    results = [TaskResult("a", 0, pd.DataFrame(), np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0])),
+               TaskResult("b", 0, pd.DataFrame(), np.array([5.0, 5.0]), np.array([5.0, 5.0])),
+               TaskResult("a", 1, pd.DataFrame(), np.array([6.0]), np.array([4.0]))]
     table = value_table(results)
     assert table["policy"].tolist() == ["a", "b"]
     a = table.iloc[0]
@@ -73,6 +73,10 @@ def test_value_table_hand_computed() -> None:
     assert a["value"] == pytest.approx(3.0) and a["stderr"] == pytest.approx(se)
     assert a["low"] == pytest.approx(3.0 - z * se) and a["high"] == pytest.approx(3.0 + z * se)
     assert a["sessions"] == 4 and table.iloc[1]["stderr"] == 0.0
+    # per decision: 12 reward over 8 decisions; residuals r - 1.5 * n = -0.5, 0.5, 0, 0 over mean length 2
+    assert a["per_decision"] == pytest.approx(1.5) and a["decisions_per_session"] == pytest.approx(2.0)
+    assert a["per_decision_stderr"] == pytest.approx(np.std([-0.25, 0.25, 0.0, 0.0], ddof=1) / 2)
+    assert table.iloc[1]["per_decision"] == pytest.approx(1.0)
 
 
 def test_metrics_frame_hand_computed() -> None:
@@ -83,8 +87,8 @@ def test_metrics_frame_hand_computed() -> None:
         return frame
 
     results = [TaskResult("a", 0, rounds("a", [(10, 20, 30.0, 28.0, 40.0), (10, 30, 60.0, 35.0, 41.0)]),
-                          np.zeros(2)),
-               TaskResult("b", 0, rounds("b", [(5, 5, 1.0, 1.0, 1.0)]), np.zeros(2))]
+                          np.zeros(2), np.ones(2)),
+               TaskResult("b", 0, rounds("b", [(5, 5, 1.0, 1.0, 1.0)]), np.zeros(2), np.ones(2))]
     frame = metrics_frame(results)
     a = frame[frame["policy"] == "a"]
     np.testing.assert_allclose(a["reward_per_session"], [30 / 10, 90 / 20])

@@ -33,7 +33,7 @@ def test_serve_help_lists_the_options() -> None:
 
 def test_serve_rejects_an_unknown_policy_before_starting(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[serving]\nn_items = 5\nk = 2\ndim_context = 2\n[[experiments]]\nname = "e"\n'
+    bad.write_text('[serving]\nuser_id_secret = "0123456789abcdef0123"\nn_items = 5\nk = 2\ndim_context = 2\n[[experiments]]\nname = "e"\n'
                    '[[experiments.arms]]\nname = "a"\npolicy = "no-such-policy"\nweight = 1.0\n')
     res = CliRunner().invoke(main, ["serve", "--config", str(bad)])
     assert res.exit_code == 1 and "registered policy" in res.output

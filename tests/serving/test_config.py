@@ -12,6 +12,7 @@ TOML = """
 [serving]
 db_path = "{db}"
 admin_token = "from-file"
+user_id_secret = "a-test-secret-of-32-characters!!"
 n_items = 30
 k = 2
 dim_context = 3

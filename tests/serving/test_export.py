@@ -42,7 +42,8 @@ def test_export_is_the_log_format_with_what_was_served(app: Flask, client: Flask
     assert log.reward[2:].sum() == 0
     assert log.revenue is not None and log.revenue[1, 0] == 12.5 and log.purchase is None
     assert log.pscore.tolist() == [1.0] * 6
-    assert log.session_id[0] == log.session_id[2] == session_of("u0") != log.session_id[1]
+    u0 = app.extensions["slatewise"].pseudonyms.of("u0")  # the store holds pseudonyms only
+    assert log.session_id[0] == log.session_id[2] == session_of(u0) != log.session_id[1]
     assert log.policy[0] == "default/control/linucb@v0"
     assert log.metadata.reward_type == "click"
     later = export_log(db, now=clock.now + 3601.0)

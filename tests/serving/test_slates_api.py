@@ -26,7 +26,7 @@ def test_slate_answer_is_stored_with_everything_before_it_returns(app: Flask, cl
     svc = app.extensions["slatewise"]
     stored = svc.store.decision(svc.tokens.verify(body["event_id"]))
     assert stored is not None
-    assert stored.user_id == "alice" and stored.arm == "control" and stored.policy == "linucb"
+    assert stored.user_id == app.extensions["slatewise"].pseudonyms.of("alice") != "alice" and stored.arm == "control" and stored.policy == "linucb"
     np.testing.assert_array_equal(stored.context, [0.5, -1.0, 0.25, 2.0])
     assert stored.slate.tolist() == body["slate"]  # anonymous catalog: item id == index
     assert stored.pscore == body["propensity"] == 1.0

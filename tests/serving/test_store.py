@@ -219,9 +219,9 @@ def test_a_decision_gives_up_after_the_busy_timeout(tmp_path: Path, monkeypatch:
     assert decision(store) == 1  # the store keeps working
 
 
-def test_a_store_whose_ids_are_autoincrement_keeps_counting(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "s.db") as conn:
-        conn.executescript(serving_schema_with_autoincrement())
+def test_a_store_made_without_autoincrement_keeps_counting(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # decisions as an earlier release created them
+        conn.executescript(serving_schema_without_autoincrement())
         conn.execute("INSERT INTO decisions (event_id, ts, user_id, experiment, arm, policy, policy_version, "
                      "traffic_version, k, context, slate, pscore, pscore_item) "
                      "VALUES (41, 0, 'u', 'e', 'a', 'p', 0, 1, 2, x'', x'', 1, x'')")
@@ -230,12 +230,20 @@ def test_a_store_whose_ids_are_autoincrement_keeps_counting(tmp_path: Path) -> N
     assert store.integrity_check() == "ok"
 
 
-def serving_schema_with_autoincrement() -> str:
+def serving_schema_without_autoincrement() -> str:
     from serving.store.schema import SCHEMA
 
-    old = SCHEMA.replace("event_id INTEGER PRIMARY KEY,", "event_id INTEGER PRIMARY KEY AUTOINCREMENT,")
+    old = SCHEMA.replace("event_id INTEGER PRIMARY KEY AUTOINCREMENT,", "event_id INTEGER PRIMARY KEY,")
     assert old != SCHEMA
     return old
+
+
+def test_ids_are_never_reused_after_the_newest_decision_is_deleted(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert [decision(store) for _ in range(3)] == [1, 2, 3]
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # as an erasure of the last shopper would
+        conn.execute("DELETE FROM decisions WHERE event_id = 3")
+    assert decision(store) == 4
 
 
 def test_new_stores_number_decisions_from_one_without_gaps(tmp_path: Path) -> None:

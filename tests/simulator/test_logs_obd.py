@@ -127,3 +127,33 @@ def test_split_keeps_sessions_whole() -> None:
     train, test = train_test_split(log, test_fraction=0.3)
     assert not set(train.session_id) & set(test.session_id)
     assert len(test) % 4 == 0
+
+
+def test_one_vocabulary_across_policies(obd_dir: Path) -> None:
+    # the random and bts files of a campaign hold different user-feature values; both logs must
+    # still have the same context columns, in the same order, each row's one-hot at its own value
+    import pandas as pd
+
+    from simulator.logs import obd_vocabulary
+
+    random_log = import_obd(obd_dir, policy="random", campaign="men")
+    bts_log = import_obd(obd_dir, policy="bts", campaign="men")
+    assert random_log.metadata.context_names == bts_log.metadata.context_names
+    assert random_log.dim_context == bts_log.dim_context
+    vocab = obd_vocabulary(obd_dir, "men")
+    expected = sum(len(v) for v in vocab.values())
+    assert random_log.dim_context == expected
+    raw = pd.read_csv(obd_dir / "bts" / "men" / "men.csv", index_col=0, dtype=str)
+    names = list(bts_log.metadata.context_names)
+    for row in (0, 7, len(raw) - 1):
+        for col in ("user_feature_0", "user_feature_3"):
+            assert bts_log.context[row, names.index(f"{col}={raw[col].iloc[row]}")] == 1.0
+
+
+def test_a_value_outside_a_given_vocabulary_is_refused(obd_dir: Path) -> None:
+    from simulator.logs import LogFormatError, obd_vocabulary
+
+    vocab = dict(obd_vocabulary(obd_dir, "men", policies=("random",)))
+    vocab["user_feature_0"] = vocab["user_feature_0"][1:]
+    with pytest.raises(LogFormatError, match="outside the given vocabulary"):
+        import_obd(obd_dir, policy="random", campaign="men", vocabulary=vocab)

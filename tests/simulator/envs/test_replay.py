@@ -288,9 +288,20 @@ def test_bad_action(obd_random_men: SlateLog, action: Any, error: type[Exception
 
 
 def test_integral_float_action_is_accepted(obd_random_men: SlateLog) -> None:
-    env = ReplayEnv(obd_random_men)
-    env.reset(seed=0)
-    env.step(np.array([0.0, 1.0, 2.0]))
+    """A float slate of whole numbers steps exactly as the same slate of integers does."""
+    as_float, as_int = ReplayEnv(obd_random_men), ReplayEnv(obd_random_men)
+    as_float.reset(seed=0)
+    as_int.reset(seed=0)
+    for _ in range(20):
+        obs_f, reward_f, term_f, trunc_f, info_f = as_float.step(np.array([0.0, 1.0, 2.0]))
+        obs_i, reward_i, term_i, trunc_i, info_i = as_int.step(np.array([0, 1, 2]))
+        assert np.array_equal(obs_f, obs_i)
+        assert (reward_f, term_f, trunc_f) == (reward_i, term_i, trunc_i)
+        assert sorted(info_f) == sorted(info_i)
+        for key, value in info_i.items():
+            assert np.array_equal(np.asarray(info_f[key]), np.asarray(value)), key
+        if term_i or trunc_i:
+            break
 
 
 @pytest.mark.parametrize(

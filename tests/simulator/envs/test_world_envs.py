@@ -21,6 +21,7 @@ from simulator.envs import (
     top_k,
 )
 from simulator.world import World, WorldConfig
+from tests.simulator.world.reference import ReferenceWorld
 
 
 @pytest.fixture(scope="module")
@@ -191,24 +192,11 @@ def test_sampled_actions_follow_the_rules(config: WorldConfig) -> None:
     sb3_check_env(env, warn=True)
 
 
-class PlainWorld:
-    """The same world without its compiled dynamics: the environments fall back to the numpy calls."""
-
-    def __init__(self, world: World) -> None:
-        self._world = world
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "fused":
-            raise AttributeError(name)
-        return getattr(self._world, name)
-
-
 @pytest.mark.parametrize("config", [WorldConfig(), WorldConfig(reward_type="click", require_cross_sell=True,
                                                                candidates_only=True)])
-def test_compiled_and_numpy_paths_give_the_same_episodes(config: WorldConfig) -> None:
+def test_the_world_and_its_numpy_reference_give_the_same_episodes(config: WorldConfig) -> None:
     world = World(config, seed=2)
-    fast, plain = SessionEnv(world), SessionEnv(PlainWorld(world))
-    assert fast._fused is not None and plain._fused is None
+    fast, plain = SessionEnv(world), SessionEnv(ReferenceWorld.of(world))
     for seed in range(3):
         (obs_a, info_a), (obs_b, info_b) = fast.reset(seed=seed), plain.reset(seed=seed)
         done = False
@@ -225,9 +213,9 @@ def test_compiled_and_numpy_paths_give_the_same_episodes(config: WorldConfig) ->
             done = te_a or tr_a
 
 
-def test_compiled_and_numpy_batches_agree() -> None:
+def test_the_world_and_its_numpy_reference_give_the_same_batches() -> None:
     world = World(WorldConfig(require_cross_sell=True), seed=4)
-    fast, plain = BatchSessionEnv(64, world), BatchSessionEnv(64, PlainWorld(world))
+    fast, plain = BatchSessionEnv(64, world), BatchSessionEnv(64, ReferenceWorld.of(world))
     (obs_a, info_a), (obs_b, info_b) = fast.reset(seed=3), plain.reset(seed=3)
     scores = np.random.default_rng(0).random((64, world.n_items))
     for t in range(40):

@@ -97,9 +97,9 @@ def test_normalize_context_uses_log_statistics(small_log: SlateLog) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        pytest.param({"mean": np.zeros(3), "std": np.ones(3)}, r"`mean` must have shape \(25,\)", id="shape"),
-        pytest.param({"mean": np.zeros(25)}, "pass both `mean` and `std`", id="half"),
-        pytest.param({"mean": np.zeros(25), "std": -np.ones(25)}, "`std` must be >= 0", id="negative"),
+        pytest.param({"mean": np.zeros(3), "std": np.ones(3)}, r"`mean` must have shape \(26,\)", id="shape"),
+        pytest.param({"mean": np.zeros(26)}, "pass both `mean` and `std`", id="half"),
+        pytest.param({"mean": np.zeros(26), "std": -np.ones(26)}, "`std` must be >= 0", id="negative"),
     ],
 )
 def test_normalize_context_bad_stats(small_log: SlateLog, kwargs: dict[str, object], message: str) -> None:
