@@ -102,6 +102,11 @@ def store_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("pg_schema_url"))
 
 
+def store_target(cfg: ServingConfig) -> str:
+    """What ``slatewise logs export-serving`` is given for the service's store: its URL or its file."""
+    return cfg.store or cfg.db_path
+
+
 def read_rows(cfg: ServingConfig, sql: str) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` read through a connection of its own (not the service's), on either store."""
     if cfg.store:
