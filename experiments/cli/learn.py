@@ -250,6 +250,19 @@ class LogContextWorld:
         low, high = self._world.context_bounds()
         return np.asarray(low)[:self._d], np.asarray(high)[:self._d]
 
+    def observe(self, state: Any, bounds: tuple[Any, Any] | None = None) -> Any:
+        """The wrapped world's observation with the first ``dim_context`` context columns.
+
+        ``bounds`` are this world's (``dim_context`` wide): the wrapped world's bounds are
+        kept for the columns dropped, this world's applied to the columns kept.
+        """
+        if bounds is not None:
+            low, high = (np.asarray(b, dtype=np.float64).copy() for b in self._world.context_bounds())
+            low[:self._d], high[:self._d] = bounds
+            bounds = (low, high)
+        seen = self._world.observe(state, bounds=bounds)
+        return dataclasses.replace(seen, context=np.asarray(seen.context)[:, :self._d])
+
 
 def click_view(log: SlateLog) -> SlateLog:
     """The log with its reward read as events (reward > 0), typed ``click``: what ``calibrate`` fits."""
