@@ -1,7 +1,7 @@
 """Serving throughput: POST /v1/slates (LinUCB, 80 items, k = 3, decisions stored) beside a bare Flask app.
 
 Run: python benchmarks/serve_load.py [--seconds S] [--concurrency C] [--workers W] [--threads T]
-[--baseline CHECKOUT] (prints one JSON document)
+[--baseline CHECKOUT] [--postgres URL] (prints one JSON document)
 
 The servers run the same way (gunicorn, gthread workers, keep-alive, 127.0.0.1
 only): ``slatewise serve`` as shipped (``slates``: /v1/slates answered by the
@@ -9,7 +9,11 @@ mounted sub-application ``SlatesApp``), the same service with ``slates_app = fal
 (``slates_flask_route``: through the Flask route), a bare Flask JSON endpoint
 (``bare_flask``), and with ``--baseline`` the shipped service of another checkout
 of the repository (``baseline``, e.g. ``git worktree add /tmp/base <commit>``),
-run from that checkout. They are loaded in rotating rounds in the same run (medians
+run from that checkout, and the shipped service on PostgreSQL (``slates_postgresql``:
+``serving.store`` = ``--postgres``, default ``$SLATEWISE_TEST_POSTGRES``, in a schema
+of its own, dropped afterwards; skipped when neither is given). ``stores`` puts the
+two stores side by side: every 200 answer is a committed decision, so answered
+requests/s are stored decisions/s. They are loaded in rotating rounds in the same run (medians
 reported); the load generator is the same for all: ``wrk`` with
 ``--concurrency`` keep-alive connections when wrk is on the PATH (latency
 percentiles from wrk's own report), else (or with ``--python-client``) raw
@@ -18,7 +22,8 @@ are warmed up first with as many connections as the rounds use. Loops are
 bounded by time and by a request cap.
 
 Goals on a 2-core machine (checked on ``slates``): >= 2,000 requests/s, p99 < 25 ms,
-and >= 70% of the bare endpoint's throughput (the load generator shares the two cores).
+and >= 70% of the bare endpoint's throughput (the load generator shares the two cores);
+on PostgreSQL (the server on the same machine): >= 1,000 stored decisions/s, p99 < 50 ms.
 """
 
 from __future__ import annotations
@@ -262,6 +267,33 @@ def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _pg_schema(url: str, action: str) -> Any:
+    """``create``: a new schema on ``url``, returning a URL that uses it; ``drop``: its decisions, then drop it."""
+    import psycopg
+
+    if action == "create":
+        schema = f"serve_load_{os.getpid()}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
+            conn.execute(f"CREATE SCHEMA {schema}".encode())
+        return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    _, _, options = url.partition("options=-csearch_path%3D")
+    schema = options.split("&")[0]
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(b"SELECT count(*) FROM decisions").fetchone()
+        conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+    return int(row[0]) if row else 0
+
+
+def _store_row(result: dict[str, Any], goal_per_s: float, goal_p99_ms: float) -> dict[str, Any]:
+    """One store's line of the side-by-side table (answered decisions are stored decisions)."""
+    return {"stored_decisions_per_s": result["requests_per_s"], "p50_ms": result["p50_ms"],
+            "p99_ms": result["p99_ms"], "errors": result["errors"],
+            "server_cpu_ms_per_request": result["server_cpu_ms_per_request"],
+            "goals": {f"decisions_per_s>={goal_per_s:g}": result["requests_per_s"] >= goal_per_s,
+                      f"p99_ms<{goal_p99_ms:g}": result["p99_ms"] < goal_p99_ms}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="load per round and server")
@@ -276,6 +308,8 @@ def main() -> None:
                         help="use the python load generator even when wrk is installed")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="another checkout whose shipped service is measured side by side")
+    parser.add_argument("--postgres", default=os.environ.get("SLATEWISE_TEST_POSTGRES", ""),
+                        help="postgresql:// URL of a server for the PostgreSQL run (a schema is made and dropped)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from experiments.cli.serve import gunicorn_options
@@ -301,6 +335,10 @@ def main() -> None:
         ports = {"bare_flask": bare_port, "slates": slates_port, "slates_flask_route": free_port()}
         if args.baseline is not None:
             ports["baseline"] = free_port()
+        pg_url = ""
+        if args.postgres:
+            pg_url = _pg_schema(args.postgres, "create")
+            ports["slates_postgresql"] = free_port()
 
         def serve_cmd(port: int) -> list[str]:
             return [sys.executable, "-m", "experiments", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -319,6 +357,10 @@ def main() -> None:
                             "SLATEWISE_MODEL_DIR": str(work / "baseline_models"), "PYTHONPATH": str(base)}
                 procs["baseline"] = start(serve_cmd(ports["baseline"]), base_env, ports["baseline"],
                                           work / "baseline.log", cwd=base)
+            if pg_url:
+                pg_env = {**env, "SLATEWISE_STORE": pg_url, "SLATEWISE_MODEL_DIR": str(work / "pg_models")}
+                procs["slates_postgresql"] = start(serve_cmd(ports["slates_postgresql"]), pg_env,
+                                                   ports["slates_postgresql"], work / "postgresql.log")
             if use_wrk:  # warm all up once (imports, compiled kernels, caches) with as many
                 # connections as the rounds use, so every worker has answered before timing starts
                 for port in ports.values():
@@ -333,6 +375,7 @@ def main() -> None:
         finally:
             for proc in procs.values():
                 stop(proc)
+            pg_stored = _pg_schema(pg_url, "drop") if pg_url else None
         with sqlite3.connect(work / "serving.db") as conn:
             stored = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -345,6 +388,10 @@ def main() -> None:
         baseline = {"baseline": base_result,
                     "baseline_ratio_vs_bare": base_result["requests_per_s"] / b["requests_per_s"],
                     "slates_over_baseline": s["requests_per_s"] / base_result["requests_per_s"]}
+    stores: dict[str, Any] = {"sqlite": _store_row(s, 2000, 25.0)}
+    if pg_url:
+        pg = median_of(rounds["slates_postgresql"])
+        stores["postgresql"] = {**_store_row(pg, 1000, 50.0), "decisions_stored": pg_stored}
     print(json.dumps({
         "benchmark": "serve_load",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -359,6 +406,7 @@ def main() -> None:
         "slates_flask_route": f,
         "flask_route_ratio_vs_bare": f["requests_per_s"] / b["requests_per_s"],
         **baseline,
+        "stores": stores,
         "decisions_stored": stored,
         "store_integrity": integrity,
         "throughput_ratio_vs_bare": ratio,

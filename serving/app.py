@@ -48,18 +48,23 @@ def create_app(config: ServingConfig | None = None, *, clock: Callable[[], float
     cfg = load_serving_config() if config is None else config
     app = Flask("serving")
     svc = Service(cfg, clock=clock)
-    svc.init_app(app)
-    app.register_blueprint(slates_bp)
-    app.register_blueprint(rewards_bp)
-    app.register_blueprint(experiments_bp)
-    app.register_blueprint(ops_bp)
-    app.register_blueprint(users_bp)
-    app.register_blueprint(dashboard_bp)
-    inner: WSGIApp = app.wsgi_app
-    if cfg.slates_app:
-        refuse_request_hooks(app)
-        inner = _Mounted(app, DispatcherMiddleware(app.wsgi_app, {ENDPOINT: SlatesApp(svc)}))
-    app.wsgi_app = MetricsMiddleware(inner, svc.metrics, RouteLabels(app.url_map))  # type: ignore[method-assign]
+    try:
+        svc.init_app(app)
+        app.register_blueprint(slates_bp)
+        app.register_blueprint(rewards_bp)
+        app.register_blueprint(experiments_bp)
+        app.register_blueprint(ops_bp)
+        app.register_blueprint(users_bp)
+        app.register_blueprint(dashboard_bp)
+        inner: WSGIApp = app.wsgi_app
+        if cfg.slates_app:
+            refuse_request_hooks(app)
+            inner = _Mounted(app, DispatcherMiddleware(app.wsgi_app, {ENDPOINT: SlatesApp(svc)}))
+        app.wsgi_app = MetricsMiddleware(  # type: ignore[method-assign]
+            inner, svc.metrics, RouteLabels(app.url_map))
+    except BaseException:
+        svc.store.close()  # an app that does not start keeps no connection open
+        raise
     if cfg.learner:
         svc.learner.start()
     return app

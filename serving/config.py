@@ -8,7 +8,7 @@ for every scalar key of the ``[serving]`` table (for example
 Example TOML::
 
     [serving]
-    db_path = "serving.db"
+    db_path = "serving.db"          # or: store = "postgresql://user:password@host:5432/slatewise"
     admin_token = "change-me"
 
     [[experiments]]
@@ -37,6 +37,7 @@ from simulator.errors import ConfigError
 
 ENV_PREFIX = "SLATEWISE_"
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+STORE_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,9 @@ class ServingConfig:
 
     Attributes:
         db_path: SQLite file of the event store (``:memory:`` is refused: workers share it).
+        store: the event store's database when not the SQLite file: a
+            ``postgresql://user:password@host:port/dbname`` URL, shared by every host
+            of the service; empty (the default) uses ``db_path``.
         model_dir: directory of versioned policy files and the learner lock.
         admin_token: bearer token of the admin endpoints; empty disables them (403).
         reward_window_s: seconds after a decision during which its reward is accepted.
@@ -167,6 +171,7 @@ class ServingConfig:
     """
 
     db_path: str = "slatewise-serving.db"
+    store: str = ""
     model_dir: str = "slatewise-models"
     admin_token: str = ""
     reward_window_s: float = 86_400.0
@@ -204,7 +209,7 @@ class ServingConfig:
 
 
 _SCALAR_TYPES: dict[str, type] = {
-    "db_path": str, "model_dir": str, "admin_token": str, "reward_window_s": float,
+    "db_path": str, "store": str, "model_dir": str, "admin_token": str, "reward_window_s": float,
     "max_body_bytes": int, "max_abs_context": float, "synchronous": str, "world_seed": int, "catalog": str,
     "n_items": int, "k": int,
     "dim_context": int, "learn_interval_s": float, "reload_interval_s": float, "learner": bool,
@@ -219,6 +224,10 @@ def _validate(cfg: ServingConfig) -> None:
     if cfg.db_path.strip() in ("", ":memory:"):
         raise ConfigError(f"`serving.db_path` must be a file path (workers share it), found "
                           f"{cfg.db_path!r}.")
+    if cfg.store and not cfg.store.startswith(STORE_URL_SCHEMES):
+        raise ConfigError("`serving.store` must be a postgresql://user:password@host:port/dbname URL, or "
+                          f"empty for the SQLite file `serving.db_path`; found a {cfg.store.split(':')[0]!r} "
+                          "target.")
     if cfg.synchronous.upper() not in SYNCHRONOUS_MODES:
         raise ConfigError(f"`serving.synchronous` must be one of {list(SYNCHRONOUS_MODES)}, found "
                           f"{cfg.synchronous!r}.")

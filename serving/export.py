@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.store import SQLiteStore
+from serving.store import open_store
 from simulator.errors import ConfigError
 from simulator.logs import LogMetadata, SlateLog
 from simulator.logs.io import catalog_from_json
@@ -30,7 +30,8 @@ def export_log(db_path: str | Path, *, include_pending: bool = False, now: float
     Shorter slates (requests with a smaller ``k``) are left out: a log has one ``k``.
 
     Args:
-        db_path: the SQLite store.
+        db_path: the store: a SQLite file (``serving.db_path``) or a ``postgresql://`` URL
+            (``serving.store``).
         include_pending: also export decisions still inside their reward window.
         now: UNIX time that closes windows (default: the current time).
         drop_user: leave the shopper out: every decision becomes its own session
@@ -48,18 +49,25 @@ def export_log(db_path: str | Path, *, include_pending: bool = False, now: float
         reward carried them (0 elsewhere).
 
     Raises:
-        ConfigError: the file is not a slatewise serving store, or ``drop_context`` names
-            a column it does not have.
+        ConfigError: the file or database is not a slatewise serving store (or the
+            database does not answer), or ``drop_context`` names a column it does not have.
         LogValidationError: no decision to export (a log needs at least one row).
     """
-    path = Path(db_path)
-    if not path.exists():
-        raise ConfigError(f"{path} does not exist; pass the serving.db_path of a slatewise service.")
-    store = SQLiteStore(path)
+    target = str(db_path)
+    if target.startswith(("postgresql://", "postgres://")):
+        from serving.store.postgres import display_url  # psycopg is needed only for PostgreSQL
+
+        shown = source = display_url(target)  # never the password
+    else:
+        shown, source = target, Path(target).name
+        if not Path(target).exists():
+            raise ConfigError(f"{target} does not exist; pass the serving.db_path (or the serving.store URL) "
+                              "of a slatewise service.")
+    store = open_store(target)
     try:
         meta = store.meta()
         if meta is None:
-            raise ConfigError(f"{path} holds no served catalog; it is not a slatewise serving store.")
+            raise ConfigError(f"{shown} holds no served catalog; it is not a slatewise serving store.")
         at = time.time() if now is None else now
         final_before = None if include_pending else at - meta.reward_window_s
         rows = store.export(meta.k, final_before)
@@ -75,7 +83,7 @@ def export_log(db_path: str | Path, *, include_pending: bool = False, now: float
     kept_names = tuple(meta.context_names[i] for i in keep) if meta.context_names else ()
     metadata = LogMetadata(logging_policy="slatewise-serving",
                            reward_type="click" if rows.kinds <= {"click"} else "custom",
-                           context_names=kept_names, source=f"slatewise serving store {path.name}")
+                           context_names=kept_names, source=f"slatewise serving store {source}")
     n = int(rows.event_id.shape[0])
     if drop_user:
         session_id = rows.event_id.copy()

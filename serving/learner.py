@@ -1,9 +1,12 @@
 """Online learning: one learner turns stored outcomes into new policy versions.
 
 Every worker process of ``slatewise serve`` starts a learner thread, but only
-the one holding an exclusive ``flock`` on ``<model_dir>/learner.lock`` works;
-the others retry the lock every ``learn_interval_s`` seconds, so when the
-learning process dies another takes over. Each pass, for every arm with
+the one holding the store's leader lock works (:meth:`serving.store.EventStore.leader_lock`:
+an exclusive ``flock`` on ``<model_dir>/learner.lock`` for SQLite, a PostgreSQL
+advisory lock for hosts sharing a database); the others retry the lock every
+``learn_interval_s`` seconds, so when the learning process dies another takes
+over. A process that takes the lead reads every arm's state from ``model_dir``
+afresh, so it continues from the last published version whoever published it. Each pass, for every arm with
 ``learn = true``, the learner reads the outcomes that became final since its
 cursors (rewards by arrival ``seq``; decisions whose reward window closed
 without a reward, as reward 0), calls ``policy.update`` once with the batch,
@@ -15,13 +18,10 @@ For experiments with ``auto = true`` it also applies the rollout decision.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from bandits import Feedback, PolicyError, SlatePolicy
 from serving import rollout
@@ -57,7 +57,9 @@ class Learner:
         self.clock = clock
         self._state: dict[tuple[str, str], tuple[SlatePolicy, int, dict[str, int]]] = {}
         self._stop = threading.Event()
-        self._lock_fd: int | None = None
+        self._leader = store.leader_lock(cfg.model_dir)
+        self._leading = False
+        self._thread: threading.Thread | None = None
         self.passes = 0
         self._next_retention = float("-inf")
 
@@ -136,28 +138,21 @@ class Learner:
 
     # ------------------------------------------------------------------ background
     def try_lead(self) -> bool:
-        """Take the learner lock if free (non-blocking); True when this process holds it."""
-        if self._lock_fd is not None:
-            return True
-        path = Path(self.cfg.model_dir) / "learner.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
-        return True
+        """Take the learner lock if free (non-blocking); True when this process holds it.
+
+        On taking the lead (first time or again) the cached arm states are dropped, so
+        the pass starts from the versions another leader may have published meanwhile.
+        """
+        leading = self._leader.try_acquire()
+        if leading and not self._leading:
+            self._state.clear()
+        self._leading = leading
+        return leading
 
     def release(self) -> None:
         """Give up the lock (another process may lead)."""
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._leader.release()
+        self._leading = False
 
     def _loop(self) -> None:
         next_pass = time.monotonic() + self.cfg.learn_interval_s
@@ -184,10 +179,17 @@ class Learner:
         every ``learn_interval_s`` seconds while this process holds the learner lock.
         """
         thread = threading.Thread(target=self._loop, name="slatewise-learner", daemon=True)
+        self._thread = thread
         thread.start()
         return thread
 
     def stop(self) -> None:
-        """Stop the background loop after its current pass and release the lock."""
+        """Stop the background loop after its current pass (waiting up to 30 s for it) and release the lock.
+
+        Waiting keeps the loop from touching the store after the caller closes it.
+        """
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30.0)
         self.release()

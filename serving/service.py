@@ -40,12 +40,16 @@ class Service:
         self.shape: ServedShape = resolve_shape(cfg)
         check_policy_files(cfg, self.shape)
         self.pseudonyms = Pseudonyms(resolve_secret(cfg.user_id_secret, cfg.model_dir, generate=True))
-        self.store: EventStore = open_store(cfg.db_path, cfg.synchronous)
-        self.tokens = EventTokens(check_store_shape(self.store, self.shape, cfg).event_key)
-        self.hub = ModelHub(cfg, self.shape)
-        self.traffic = TrafficCache(self.store, cfg.experiments, cfg.reload_interval_s)
-        self.metrics = Metrics()
-        self.learner = Learner(cfg, self.shape, self.store, clock=lambda: self.clock())
+        self.store: EventStore = open_store(cfg.store or cfg.db_path, cfg.synchronous)
+        try:
+            self.tokens = EventTokens(check_store_shape(self.store, self.shape, cfg).event_key)
+            self.hub = ModelHub(cfg, self.shape)
+            self.traffic = TrafficCache(self.store, cfg.experiments, cfg.reload_interval_s)
+            self.metrics = Metrics()
+            self.learner = Learner(cfg, self.shape, self.store, clock=lambda: self.clock())
+        except BaseException:
+            self.store.close()  # a service that does not start keeps no connection open
+            raise
         self.started = time.time()
 
     def init_app(self, app: Flask) -> None:
@@ -112,8 +116,10 @@ def check_store_shape(store: EventStore, shape: ServedShape, cfg: ServingConfig)
     held = store.ensure_meta(mine)
     for key in ("catalog", "k", "dim_context", "context_names"):
         if getattr(held, key) != getattr(mine, key):
-            raise ConfigError(f"the store {cfg.db_path} was created for a different `{key}` than this "
-                              "configuration serves; use a new serving.db_path for a new catalog or shape.")
+            where = "the PostgreSQL store (serving.store)" if cfg.store else f"the store {cfg.db_path}"
+            raise ConfigError(f"{where} was created for a different `{key}` than this configuration serves; "
+                              "use a new serving.db_path (or a new database or schema in serving.store) for "
+                              "a new catalog or shape.")
     return held
 
 

@@ -232,7 +232,7 @@ def validate_cmd(file: Path, as_json: bool) -> None:
 
 
 @logs_group.command("export-serving")
-@click.argument("db", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("db", metavar="STORE")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Parquet file to write.")
 @click.option("--include-pending/--final-only", default=False, show_default=True,
@@ -243,9 +243,13 @@ def validate_cmd(file: Path, as_json: bool) -> None:
 @click.option("--drop-context", default="", metavar="COL,COL",
               help="Context columns to leave out of the log, by name (x0, x1, ... for unnamed contexts).")
 @json_option
-def export_serving_cmd(db: Path, output: Path, include_pending: bool, drop_user: bool, drop_context: str,
+def export_serving_cmd(db: str, output: Path, include_pending: bool, drop_user: bool, drop_context: str,
                        as_json: bool) -> None:
-    """Export a serving event store (SQLite) as a log file, to replay and evaluate what was served."""
+    """Export a serving event store as a log file, to replay and evaluate what was served.
+
+    STORE is the SQLite file (serving.db_path) or the PostgreSQL URL (serving.store,
+    postgresql://user:password@host:port/db) of the service.
+    """
     from serving.export import export_log
     from simulator.errors import ConfigError
 

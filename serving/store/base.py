@@ -1,6 +1,7 @@
 """The event store interface: what the service asks of whichever database holds its events.
 
-A backend (today :class:`serving.store.sqlite.SQLiteStore`) keeps four promises:
+A backend (:class:`serving.store.sqlite.SQLiteStore`, embedded, one machine;
+:class:`serving.store.postgres.PostgresStore`, any number of hosts) keeps five promises:
 
 * a decision is committed before :meth:`EventStore.add_decision` returns, so an
   answered decision survives a killed process;
@@ -10,7 +11,9 @@ A backend (today :class:`serving.store.sqlite.SQLiteStore`) keeps four promises:
 * a reward is stored at most once per decision (first wins; an identical repeat is
   a duplicate, a different one a conflict);
 * a traffic split is written only when the version in force is the one the writer
-  read (compare and set), so concurrent writers never fork the history.
+  read (compare and set), so concurrent writers never fork the history;
+* :meth:`EventStore.leader_lock` is held by one process at a time, of every
+  process that opens the same store.
 
 Every result is a frozen record of :mod:`serving.store.records`.
 """
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from pathlib import Path
 
+from serving.store.leader import FileLeaderLock, LeaderLock
 from serving.store.records import (
     Decision,
     ExportedDecisions,
@@ -60,6 +65,14 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def count_decisions(self) -> dict[tuple[str, str], int]:
         """Decisions per (experiment, arm)."""
+
+    @abc.abstractmethod
+    def event_ids(self) -> set[int]:
+        """Every stored decision's ``event_id`` (for checks and benchmarks, not for requests)."""
+
+    @abc.abstractmethod
+    def rewarded_event_ids(self) -> set[int]:
+        """The ``event_id`` of every decision with a stored reward (for checks and benchmarks)."""
 
     # ------------------------------------------------------------------ learning and evaluation
     @abc.abstractmethod
@@ -180,6 +193,14 @@ class EventStore(abc.ABC):
             final_before: keep only decisions rewarded or made before this time (their
                 window closed); None keeps every decision.
         """
+
+    def leader_lock(self, model_dir: str | Path) -> LeaderLock:
+        """The lock of the one learner among the processes sharing this store.
+
+        The default is a ``flock`` on ``<model_dir>/learner.lock`` (processes of one
+        machine); a backend shared by several hosts overrides it.
+        """
+        return FileLeaderLock(Path(model_dir) / "learner.lock")
 
     @abc.abstractmethod
     def maintain(self) -> None:

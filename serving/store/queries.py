@@ -1,10 +1,16 @@
-"""Reads of the SQLite store, each returning a frozen record (the schema is :mod:`serving.store.schema`)."""
+"""Reads of the event store, each returning a frozen record (the schema is :mod:`serving.store.schema`).
+
+The SQL is common to SQLite and PostgreSQL: each function takes a :class:`Conn`,
+which a ``sqlite3.Connection`` is, and :class:`serving.store.postgres.PgConn`
+(``?`` placeholders, ``BEGIN`` opening one snapshot) wraps for psycopg.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from typing import Any
+import math
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,7 +29,30 @@ from serving.store.schema import f64, i64
 from serving.store.totals import OutcomeBatch, SeriesPoint, Totals
 
 
-def decision(conn: sqlite3.Connection, event_id: int) -> Decision | None:
+class Rows(Protocol):
+    """The result of a statement (a DB-API cursor)."""
+
+    def fetchone(self) -> Any: ...  # noqa: D102
+    def fetchall(self) -> list[Any]: ...  # noqa: D102
+    def __iter__(self) -> Iterator[Any]: ...
+    def close(self) -> None: ...  # noqa: D102
+
+
+class Conn(Protocol):
+    """A connection that runs one statement with ``?`` placeholders."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Rows: ...  # noqa: D102
+
+
+#: decisions after a cursor up to (not including) the first still inside its reward window:
+#: the walk of expired decisions, bounded in SQL so a backend that sends whole results sends few rows
+_WALK = ("FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id "
+         "WHERE d.event_id > ? AND d.event_id < coalesce((SELECT o.event_id FROM decisions o "
+         "WHERE o.event_id > ? AND o.ts >= ? ORDER BY o.event_id LIMIT 1), 9223372036854775807) "
+         "ORDER BY d.event_id LIMIT ?")
+
+
+def decision(conn: Conn, event_id: int) -> Decision | None:
     """The decision ``event_id``, or None."""
     row = conn.execute(
         "SELECT event_id, ts, user_id, experiment, arm, policy, policy_version, traffic_version, "
@@ -36,7 +65,7 @@ def decision(conn: sqlite3.Connection, event_id: int) -> Decision | None:
                     pscore=row[10], pscore_item=f64(row[11]), anchor=row[12])
 
 
-def count_decisions(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+def count_decisions(conn: Conn) -> dict[tuple[str, str], int]:
     """Decisions per (experiment, arm)."""
     rows = conn.execute("SELECT experiment, arm, count(*) FROM decisions GROUP BY experiment, arm").fetchall()
     return {(r[0], r[1]): int(r[2]) for r in rows}
@@ -46,7 +75,7 @@ def _stack_f64(blobs: list[bytes], width: int) -> FloatArray:
     return np.frombuffer(b"".join(blobs), dtype="<f8").reshape(len(blobs), width).astype(np.float64)
 
 
-def new_feedback(conn: sqlite3.Connection, experiment: str, arm: str, k: int, after_seq: int,
+def new_feedback(conn: Conn, experiment: str, arm: str, k: int, after_seq: int,
                  after_event: int, expired_before: float, limit: int) -> FeedbackBatch:
     """See :meth:`serving.store.base.EventStore.new_feedback` (one read snapshot)."""
     conn.execute("BEGIN")  # one snapshot for both reads
@@ -63,8 +92,7 @@ def new_feedback(conn: sqlite3.Connection, experiment: str, arm: str, k: int, af
         new_event = after_event
         walk = conn.execute(
             "SELECT d.event_id, d.ts, d.context, d.slate, d.pscore, d.experiment, d.arm, d.k, "
-            "r.event_id IS NOT NULL FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id "
-            "WHERE d.event_id > ? ORDER BY d.event_id LIMIT ?", (after_event, limit))
+            "r.event_id IS NOT NULL " + _WALK, (after_event, after_event, expired_before, limit))
         for r in walk:  # lazily: the walk usually stops at the first row
             if r[1] >= expired_before:
                 break
@@ -85,7 +113,7 @@ def new_feedback(conn: sqlite3.Connection, experiment: str, arm: str, k: int, af
         pscore=np.array([r[3] for r in rows], dtype=np.float64), seq=new_seq, event=new_event)
 
 
-def recent_decisions(conn: sqlite3.Connection, experiment: str, limit: int) -> LoggedDecisions:
+def recent_decisions(conn: Conn, experiment: str, limit: int) -> LoggedDecisions:
     """See :meth:`serving.store.base.EventStore.recent_decisions`."""
     rows = conn.execute(
         "SELECT d.context, d.slate, r.reward, d.pscore_item, d.k FROM decisions d "
@@ -117,27 +145,27 @@ def _weights(text: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in json.loads(text).items()}
 
 
-def traffic(conn: sqlite3.Connection, experiment: str) -> TrafficSplit | None:
+def traffic(conn: Conn, experiment: str) -> TrafficSplit | None:
     """The split in force, or None."""
     row = conn.execute(_SPLIT + "WHERE experiment = ? ORDER BY version DESC LIMIT 1",
                        (experiment,)).fetchone()
     return None if row is None else _split(row)
 
 
-def traffic_version(conn: sqlite3.Connection, experiment: str) -> int:
+def traffic_version(conn: Conn, experiment: str) -> int:
     """Version of the split in force (0 when none)."""
     row = conn.execute("SELECT coalesce(max(version), 0) FROM traffic WHERE experiment = ?",
                        (experiment,)).fetchone()
     return int(row[0])
 
 
-def traffic_weights(conn: sqlite3.Connection, experiment: str) -> dict[int, dict[str, float]]:
+def traffic_weights(conn: Conn, experiment: str) -> dict[int, dict[str, float]]:
     """Weights of every version."""
     rows = conn.execute("SELECT version, weights FROM traffic WHERE experiment = ?", (experiment,))
     return {int(r[0]): _weights(r[1]) for r in rows}
 
 
-def traffic_history(conn: sqlite3.Connection, experiment: str, before: int | None,
+def traffic_history(conn: Conn, experiment: str, before: int | None,
                     limit: int) -> list[TrafficChange]:
     """Up to ``limit`` changes below version ``before``, newest first."""
     rows = conn.execute(
@@ -147,7 +175,7 @@ def traffic_history(conn: sqlite3.Connection, experiment: str, before: int | Non
 
 
 # ---------------------------------------------------------------------- meta and export
-def meta(conn: sqlite3.Connection) -> StoreMeta | None:
+def meta(conn: Conn) -> StoreMeta | None:
     """What the store was created for, or None."""
     values = {r[0]: json.loads(r[1]) for r in conn.execute("SELECT key, value FROM meta")}
     if "catalog" not in values:
@@ -158,7 +186,7 @@ def meta(conn: sqlite3.Connection) -> StoreMeta | None:
                      event_key=str(values.get("event_key", "")))
 
 
-def export(conn: sqlite3.Connection, k: int, d: int, final_before: float | None) -> ExportedDecisions:
+def export(conn: Conn, k: int, d: int, final_before: float | None) -> ExportedDecisions:
     """See :meth:`serving.store.base.EventStore.export`."""
     sql = ("SELECT d.event_id, d.ts, d.user_id, d.experiment || '/' || d.arm || '/' || d.policy || '@v' || "
            "d.policy_version, d.context, d.slate, d.pscore, d.pscore_item, r.reward, r.purchase, r.revenue, "
@@ -188,20 +216,20 @@ def export(conn: sqlite3.Connection, k: int, d: int, final_before: float | None)
 
 
 # ---------------------------------------------------------------------- totals
-def totals(conn: sqlite3.Connection) -> Totals:
+def totals(conn: Conn) -> Totals:
     """The running totals as last advanced (empty before the first advance)."""
     row = conn.execute("SELECT state FROM totals WHERE id = 1").fetchone()
     return Totals() if row is None else Totals.from_json(row[0])
 
 
-def series(conn: sqlite3.Connection, experiment: str) -> list[SeriesPoint]:
+def series(conn: Conn, experiment: str) -> list[SeriesPoint]:
     """The experiment's series points, oldest first."""
     rows = conn.execute("SELECT point FROM series WHERE experiment = ? ORDER BY seq",
                         (experiment,)).fetchall()
     return [SeriesPoint.from_json(r[0]) for r in rows]
 
 
-def ope_checks(conn: sqlite3.Connection, experiment: str) -> list[OffPolicyCheck]:
+def ope_checks(conn: Conn, experiment: str) -> list[OffPolicyCheck]:
     """The last off-policy check of each arm (NULL numbers read back as NaN or infinities)."""
     rows = conn.execute("SELECT arm, ts, value, low, high, n, bar, passed FROM ope_checks "
                         "WHERE experiment = ? ORDER BY arm", (experiment,)).fetchall()
@@ -211,7 +239,49 @@ def ope_checks(conn: sqlite3.Connection, experiment: str) -> list[OffPolicyCheck
             for r in rows]
 
 
-def outcome_batch(conn: sqlite3.Connection, current: Totals, expired_before: float,
+def append_series(conn: Conn, ts: float, min_interval_s: float, cap: int) -> int:
+    """Append each experiment's totals as a series point, thinning beyond ``cap`` (inside a write).
+
+    A point is skipped when the experiment's last one is under ``min_interval_s`` old or
+    holds the same sums; beyond ``cap`` points every other older one is dropped (the first
+    and the last kept). Returns the number of points added.
+    """
+    added = 0
+    for name, sums in totals(conn).experiments.items():
+        last = conn.execute("SELECT point FROM series WHERE experiment = ? ORDER BY seq DESC LIMIT 1",
+                            (name,)).fetchone()
+        point = SeriesPoint.of(ts, traffic_version(conn, name), sums)
+        if last is not None:
+            previous = SeriesPoint.from_json(last[0])
+            if ts - previous.ts < min_interval_s or point.same_sums(previous):
+                continue
+        conn.execute("INSERT INTO series (experiment, ts, point) VALUES (?, ?, ?)",
+                     (name, ts, point.to_json()))
+        added += 1
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM series WHERE experiment = ? ORDER BY seq",
+                                           (name,)).fetchall()]
+        if len(seqs) > cap:
+            for seq in seqs[1:-1:2]:
+                conn.execute("DELETE FROM series WHERE seq = ?", (seq,))
+    return added
+
+
+def put_ope_check(conn: Conn, check: OffPolicyCheck) -> None:
+    """Record an off-policy check, replacing the arm's previous one (NaN and infinities as NULL)."""
+    c = check
+    conn.execute("INSERT INTO ope_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment, arm) DO "
+                 "UPDATE SET ts = excluded.ts, value = excluded.value, low = excluded.low, "
+                 "high = excluded.high, n = excluded.n, bar = excluded.bar, passed = excluded.passed",
+                 (c.experiment, c.arm, c.ts, _finite(c.value), _finite(c.low), _finite(c.high), c.n, c.bar,
+                  int(c.passed)))
+
+
+def _finite(x: float) -> float | None:
+    """``x``, or None (SQL NULL) for NaN and infinities."""
+    return x if math.isfinite(x) else None
+
+
+def outcome_batch(conn: Conn, current: Totals, expired_before: float,
                   limit: int) -> OutcomeBatch:
     """What happened since ``current``'s cursors; records first-seen users (inside a write transaction)."""
     last = conn.execute("SELECT event_id FROM decisions WHERE event_id > ? ORDER BY event_id "
@@ -253,9 +323,8 @@ def outcome_batch(conn: sqlite3.Connection, current: Totals, expired_before: flo
     finals: list[tuple[str, str, float, bool]] = [(r[1], r[2], float(r[3]), True) for r in rewarded]
     expired_cursor = current.expired_cursor
     walk = conn.execute(
-        "SELECT d.event_id, d.ts, d.experiment, d.arm, r.event_id IS NOT NULL FROM decisions d "
-        "LEFT JOIN rewards r ON r.event_id = d.event_id WHERE d.event_id > ? ORDER BY d.event_id LIMIT ?",
-        (current.expired_cursor, limit))
+        "SELECT d.event_id, d.ts, d.experiment, d.arm, r.event_id IS NOT NULL " + _WALK,
+        (current.expired_cursor, current.expired_cursor, expired_before, limit))
     n_walked = 0
     for r in walk:  # stops at the first decision still inside its window
         if r[1] >= expired_before:

@@ -136,6 +136,10 @@ class SQLiteStore(EventStore):
         """Every stored ``event_id`` (for tests and checks)."""
         return {int(r[0]) for r in self._conn().execute("SELECT event_id FROM decisions")}
 
+    def rewarded_event_ids(self) -> set[int]:
+        """The ``event_id`` of every decision with a stored reward."""
+        return {int(r[0]) for r in self._conn().execute("SELECT event_id FROM rewards")}
+
     # ------------------------------------------------------------------ learning and evaluation
     def new_feedback(self, experiment: str, arm: str, k: int, after_seq: int, after_event: int,
                      expired_before: float, limit: int) -> FeedbackBatch:
@@ -186,27 +190,7 @@ class SQLiteStore(EventStore):
 
     def add_series_points(self, ts: float, min_interval_s: float, cap: int) -> int:
         """Append each experiment's totals as a series point, thinning beyond ``cap`` (see the interface)."""
-
-        def append(conn: sqlite3.Connection) -> int:
-            added = 0
-            for name, totals in queries.totals(conn).experiments.items():
-                last = conn.execute("SELECT point FROM series WHERE experiment = ? ORDER BY seq DESC LIMIT 1",
-                                    (name,)).fetchone()
-                point = SeriesPoint.of(ts, queries.traffic_version(conn, name), totals)
-                if last is not None:
-                    previous = SeriesPoint.from_json(last[0])
-                    if ts - previous.ts < min_interval_s or point.same_sums(previous):
-                        continue
-                conn.execute("INSERT INTO series (experiment, ts, point) VALUES (?, ?, ?)",
-                             (name, ts, point.to_json()))
-                added += 1
-                seqs = [r[0] for r in conn.execute("SELECT seq FROM series WHERE experiment = ? ORDER BY seq",
-                                                   (name,))]
-                if len(seqs) > cap:
-                    conn.executemany("DELETE FROM series WHERE seq = ?", [(s,) for s in seqs[1:-1:2]])
-            return added
-
-        return self._writer.run(append)
+        return self._writer.run(lambda conn: queries.append_series(conn, ts, min_interval_s, cap))
 
     def series(self, experiment: str) -> list[SeriesPoint]:
         """The experiment's series points, oldest first."""
@@ -244,14 +228,7 @@ class SQLiteStore(EventStore):
 
     def add_ope_check(self, check: OffPolicyCheck) -> None:
         """Record an off-policy check (replacing the arm's previous one)."""
-        c = check
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO ope_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (c.experiment, c.arm, c.ts, _finite(c.value), _finite(c.low), _finite(c.high), c.n,
-                          c.bar, int(c.passed)))
-
-        self._writer.run(write)
+        self._writer.run(lambda conn: queries.put_ope_check(conn, check))
 
     def ope_checks(self, experiment: str) -> list[OffPolicyCheck]:
         """The last off-policy check of each arm that had one, by arm name."""
@@ -352,11 +329,6 @@ class SQLiteStore(EventStore):
         except sqlite3.Error:
             return False
         return True
-
-
-def _finite(x: float) -> float | None:
-    """``x``, or None (SQL NULL) for NaN and infinities."""
-    return x if np.isfinite(x) else None
 
 
 def _audit(conn: sqlite3.Connection, ts: float, removal: Removal, detail: str) -> None:

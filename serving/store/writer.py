@@ -26,11 +26,17 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from serving.store.schema import INSERT_ONE_DECISION, insert_decisions_sql
 
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
 T = TypeVar("T")
+C = TypeVar("C", bound=_Closable)  # the write connection: sqlite3, or psycopg (serving.store.postgres)
 
 BUSY_PAUSES_S = (50e-6, 100e-6, 200e-6, 400e-6, 800e-6, 1e-3)
 BUSY_TIMEOUT_S = 30.0
@@ -84,14 +90,18 @@ def retry_busy(step: Callable[[], T]) -> T:
             time.sleep(next(pauses, BUSY_PAUSES_S[-1]))
 
 
-class Writer:
+class WriteQueue(Generic[C]):
     """The write queue of one process (state is reset in a forked child).
+
+    The database is the business of :meth:`_insert` and :meth:`_transaction` only:
+    :class:`Writer` implements them for SQLite, :class:`serving.store.postgres.PgWriter`
+    for PostgreSQL.
 
     Args:
         connect: opens the write connection (called by whichever thread writes first).
     """
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, connect: Callable[[], C]) -> None:
         self._connect = connect
         self._pid = -1
         self._reset()
@@ -101,7 +111,7 @@ class Writer:
         self._lock = threading.Lock()  # guards _queue and _busy only
         self._queue: list[_Job[Any]] = []
         self._busy = False
-        self._conn: sqlite3.Connection | None = None  # used only by the thread holding the turn
+        self._conn: C | None = None  # used only by the thread holding the turn
 
     def add_decision(self, params: tuple[Any, ...]) -> int:
         """Store one decision row (values in :data:`serving.store.schema.DECISION_COLUMNS` order).
@@ -112,7 +122,7 @@ class Writer:
         job: _Job[int] = _Job(_DECISION, params)
         return self._submit(job)
 
-    def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def run(self, work: Callable[[C], T]) -> T:
         """Run ``work`` in one immediate (write-locking) transaction; its result once committed."""
         job: _Job[T] = _Job(_TRANSACTION, work)
         return self._submit(job)
@@ -169,10 +179,15 @@ class Writer:
             if job.kind == _TRANSACTION:
                 self._with_connection([job], partial(self._transaction, job=job))
             elif job.kind == _CLOSE and self._conn is not None:
-                self._conn.close()
-                self._conn = None
+                self._close_connection()
 
-    def _with_connection(self, jobs: list[_Job[Any]], write: Callable[[sqlite3.Connection], None]) -> None:
+    def _close_connection(self) -> None:
+        """Close the write connection (the next write opens a new one)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _with_connection(self, jobs: list[_Job[Any]], write: Callable[[C], None]) -> None:
         """``write`` on the write connection (opened when needed; failing ``jobs`` if it cannot be)."""
         if self._conn is None:
             try:
@@ -183,8 +198,19 @@ class Writer:
                 return
         write(self._conn)
 
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, batch: list[_Job[int]]) -> None:
+    def _insert(self, conn: C, batch: list[_Job[int]]) -> None:
+        """The decisions of ``batch`` in one statement; sets each job's ``event_id`` or error."""
+        raise NotImplementedError
+
+    def _transaction(self, conn: C, *, job: _Job[Any]) -> None:
+        """``job.work`` in one write transaction; sets the job's value or error."""
+        raise NotImplementedError
+
+
+class Writer(WriteQueue[sqlite3.Connection]):
+    """The SQLite write queue: multi-row INSERTs and ``BEGIN IMMEDIATE`` transactions, retried when busy."""
+
+    def _insert(self, conn: sqlite3.Connection, batch: list[_Job[int]]) -> None:
         rows = [job.work for job in batch]
 
         def insert() -> list[int]:
@@ -205,8 +231,7 @@ class Writer:
         for job, event_id in zip(batch, ids, strict=True):
             job.value = event_id
 
-    @staticmethod
-    def _transaction(conn: sqlite3.Connection, *, job: _Job[Any]) -> None:
+    def _transaction(self, conn: sqlite3.Connection, *, job: _Job[Any]) -> None:
         try:
             retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
             try:

@@ -10,10 +10,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from experiments.cli import main
+from serving import create_app
 from serving.export import export_log, session_of
 from simulator.errors import ConfigError
 from simulator.logs import load_parquet
-from tests.serving.conftest import Clock
+from tests.serving.conftest import Clock, make_config, store_target
+
+# export_log reads the store named by serving.store (PostgreSQL) or serving.db_path (SQLite)
 
 
 def test_export_is_the_log_format_with_what_was_served(app: Flask, client: FlaskClient, clock: Clock) -> None:
@@ -26,7 +29,7 @@ def test_export_is_the_log_format_with_what_was_served(app: Flask, client: Flask
     client.post("/v1/rewards", json={"event_id": served[1][0]["event_id"], "clicks": [1, 0, 0],
                                      "revenue": [12.5, 0, 0]})
     client.post("/v1/slates", json={"user_id": "short", "context": [0, 0, 0, 0], "k": 2})
-    db = app.extensions["slatewise"].cfg.db_path
+    db = store_target(app.extensions["slatewise"].cfg)
     final = export_log(db, now=clock.now)
     assert final.n_rounds == 2  # only rewarded ones are final inside the window
     log = export_log(db, include_pending=True)
@@ -52,7 +55,7 @@ def test_export_cli_writes_a_valid_log(app: Flask, client: FlaskClient, tmp_path
         body = client.post("/v1/slates", json={"user_id": f"u{i}", "context": [1, 2, 3, 4]}).get_json()
         client.post("/v1/rewards", json={"event_id": body["event_id"], "reward": [0.5, 0, 0]})
     out = tmp_path / "served.parquet"
-    db = app.extensions["slatewise"].cfg.db_path
+    db = store_target(app.extensions["slatewise"].cfg)
     res = CliRunner().invoke(main, ["logs", "export-serving", db, "-o", str(out), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
@@ -71,7 +74,35 @@ def test_export_refuses_what_is_not_a_store(tmp_path: Path) -> None:
 
 
 def test_export_of_an_empty_store_is_an_empty_log(app: Flask, tmp_path: Path) -> None:
-    db = app.extensions["slatewise"].cfg.db_path
+    db = store_target(app.extensions["slatewise"].cfg)
     assert export_log(db).n_rounds == 0
     res = CliRunner().invoke(main, ["logs", "export-serving", db, "-o", str(tmp_path / "e.parquet"), "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["rows"] == 0
+
+
+def test_export_is_the_same_from_either_store(tmp_path: Path, pg_schema_url: str, clock: Clock) -> None:
+    """The same requests served on SQLite and on PostgreSQL export to the same log."""
+    logs = []
+    for name, store in (("sqlite", ""), ("postgresql", pg_schema_url)):
+        app = create_app(make_config(tmp_path / name, store=store, user_id_secret="one-secret-for-both-stores"),
+                         clock=clock)
+        try:
+            client = app.test_client()
+            for i in range(5):
+                body = client.post("/v1/slates", json={"user_id": f"u{i % 2}", "context": [i, 1, 0, 2]}).get_json()
+                if i % 2 == 0:
+                    client.post("/v1/rewards", json={"event_id": body["event_id"], "clicks": [0, 1, 0],
+                                                     "revenue": [0, 3.5, 0]})
+            out = tmp_path / f"{name}.parquet"
+            res = CliRunner().invoke(main, ["logs", "export-serving", store_target(app.extensions["slatewise"].cfg),
+                                            "-o", str(out), "--include-pending", "--json"])
+            assert res.exit_code == 0, res.output
+            logs.append(load_parquet(out))
+        finally:
+            app.extensions["slatewise"].store.close()
+    lite, pg = logs
+    assert lite.n_rounds == pg.n_rounds == 5
+    for field in ("context", "slate", "reward", "pscore", "pscore_item", "event_id", "session_id", "timestamp",
+                  "revenue"):
+        np.testing.assert_array_equal(getattr(lite, field), getattr(pg, field), err_msg=field)
+    assert list(lite.policy) == list(pg.policy) and lite.reward.sum() == 3

@@ -17,6 +17,7 @@ def test_healthz_and_readyz(client: FlaskClient) -> None:
     assert ready["policies"] == {"default/control": 0, "ab/control": 0, "ab/treatment": 0}
 
 
+@pytest.mark.sqlite_only  # points the SQLite store at a missing file; PostgreSQL: test_postgres.py
 def test_readyz_is_503_when_the_store_is_gone(app: Flask, client: FlaskClient) -> None:
     store = app.extensions["slatewise"].store
     store.close()

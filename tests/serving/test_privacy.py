@@ -19,7 +19,7 @@ from serving.config import ServingConfig, load_serving_config
 from serving.export import export_log, session_of
 from serving.privacy import SECRET_FILE, Pseudonyms, noisy_release, resolve_secret
 from simulator.errors import ConfigError
-from tests.serving.conftest import Clock, admin, slate_body
+from tests.serving.conftest import Clock, admin, read_rows, slate_body, store_target
 from tests.serving.live import free_port, request, start_server, stop_server
 
 PLANTED = "planted.shopper+7731@example.com"
@@ -37,11 +37,6 @@ def _decide(client: object, user: str, n: int = 1, reward: bool = True) -> list[
     return tokens
 
 
-def _rows(db: str, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
-
-
 def test_pseudonym_is_hmac_sha256_of_the_id_under_the_secret() -> None:
     secret = "k" * 32
     expected = hmac.new(secret.encode(), b"alice", hashlib.sha256).hexdigest()[:32]
@@ -56,17 +51,16 @@ def test_the_store_holds_pseudonyms_and_assignment_stays_sticky(app: Flask) -> N
     arms = {client.post("/v1/slates", json=slate_body("bob", experiment="ab")).get_json()["arm"]
             for _ in range(5)}
     assert len(arms) == 1  # sticky, from the hash
-    db = app.extensions["slatewise"].cfg.db_path
-    stored = {r[0] for r in _rows(db, "SELECT user_id FROM decisions")}
+    stored = {r[0] for r in read_rows(app.extensions["slatewise"].cfg, "SELECT user_id FROM decisions")}
     assert stored == {app.extensions["slatewise"].pseudonyms.of("bob")}
     assert all(re.fullmatch(r"[0-9a-f]{32}", u) for u in stored)  # type: ignore[arg-type]
 
 
-def test_planted_id_is_in_no_file_no_log_and_no_export(tmp_path: Path) -> None:
+def test_planted_id_is_in_no_file_no_log_no_row_and_no_export(tmp_path: Path, store_url: str) -> None:
     port = free_port()
     env = {"SLATEWISE_USER_ID_SECRET": "a-secret-for-the-planted-id-test", "SLATEWISE_ADMIN_TOKEN": "adm",
            "SLATEWISE_LEARN_INTERVAL_S": "0.2", "SLATEWISE_N_ITEMS": "20", "SLATEWISE_K": "3",
-           "SLATEWISE_DIM_CONTEXT": "4"}
+           "SLATEWISE_DIM_CONTEXT": "4", "SLATEWISE_STORE": store_url}
     proc = start_server(tmp_path, port, env, workers=1, threads=2)
     try:
         for i in range(20):
@@ -81,16 +75,22 @@ def test_planted_id_is_in_no_file_no_log_and_no_export(tmp_path: Path) -> None:
     finally:
         stop_server(proc)
     out = tmp_path / "export.parquet"
-    res = CliRunner().invoke(main, ["logs", "export-serving", str(tmp_path / "serving.db"), "-o", str(out),
+    cfg = ServingConfig(db_path=str(tmp_path / "serving.db"), store=store_url)
+    res = CliRunner().invoke(main, ["logs", "export-serving", store_target(cfg), "-o", str(out),
                                     "--include-pending"])
     assert res.exit_code == 0, res.output
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.name == "serving.db" for p in files) and any(p.name == "server.log" for p in files)
+    assert any(p.name == "server.log" for p in files) and any(p.name == "export.parquet" for p in files)
+    assert any(p.name == "serving.db" for p in files) != bool(store_url)  # on PostgreSQL no SQLite file
     needles = (PLANTED.encode(), PLANTED.encode("utf-16-le"))
     for path in files:  # the database, its WAL and shm, the export, the server's log, the policy files
         data = path.read_bytes()
         assert not any(n in data for n in needles), f"the raw user id is in {path.name}"
-    assert _rows(str(tmp_path / "serving.db"), "SELECT count(*) FROM decisions")[0][0] == 21 - 1
+    if store_url:  # the database's files are the server's: read every row of every table as text instead
+        for table in ("decisions", "rewards", "meta", "traffic", "assignments", "totals", "audit"):
+            rows = read_rows(cfg, f"SELECT t::text FROM {table} t")
+            assert not any(PLANTED in str(r[0]) for r in rows), f"the raw user id is in table {table}"
+    assert read_rows(cfg, "SELECT count(*) FROM decisions")[0][0] == 21 - 1
 
 
 def test_erasure_removes_one_shopper_only_and_survives_a_restart(app_factory: Callable[..., Flask],
@@ -100,19 +100,23 @@ def test_erasure_removes_one_shopper_only_and_survives_a_restart(app_factory: Ca
     _decide(client, "u-erase", n=4)
     _decide(client, "u-keep", n=3)
     svc = app.extensions["slatewise"]
-    db = svc.cfg.db_path
+    svc.learner.run_once()  # the totals record each shopper's assignment
+    assigned = "SELECT count(*) FROM assignments WHERE user_id = '{}'"
+    assert read_rows(svc.cfg, assigned.format(svc.pseudonyms.of("u-erase")))[0][0] == 1
     assert client.delete("/v1/users/u-erase").status_code == 401  # admin only
     res = client.delete("/v1/users/u-erase", headers=admin())
     assert res.status_code == 200 and res.get_json() == {"erased": True, "decisions": 4, "rewards": 2}
     gone, kept = svc.pseudonyms.of("u-erase"), svc.pseudonyms.of("u-keep")
-    assert _rows(db, "SELECT user_id, count(*) FROM decisions GROUP BY user_id") == [(kept, 3)]
-    assert _rows(db, "SELECT count(*) FROM rewards")[0][0] == 2  # u-keep's rewards stay
-    audit = _rows(db, "SELECT action, decisions, rewards, detail FROM audit")
+    assert read_rows(svc.cfg, "SELECT user_id, count(*) FROM decisions GROUP BY user_id") == [(kept, 3)]
+    assert read_rows(svc.cfg, "SELECT count(*) FROM rewards")[0][0] == 2  # u-keep's rewards stay
+    assert read_rows(svc.cfg, assigned.format(gone))[0][0] == 0
+    assert read_rows(svc.cfg, assigned.format(kept))[0][0] == 1
+    audit = read_rows(svc.cfg, "SELECT action, decisions, rewards, detail FROM audit")
     assert audit == [("erase", 4, 2, "one shopper, on request")]
     assert client.delete("/v1/users/u-erase", headers=admin()).get_json()["decisions"] == 0
     restarted = app_factory().test_client()  # same db_path and model_dir: a restarted service
     _decide(restarted, "u-keep", n=1, reward=False)
-    log = export_log(db, include_pending=True, now=clock.now)
+    log = export_log(store_target(svc.cfg), include_pending=True, now=clock.now)
     assert session_of(gone) not in set(log.session_id.tolist())
     assert set(log.session_id.tolist()) == {session_of(kept)} and log.n_rounds == 4
 
@@ -128,7 +132,7 @@ def test_retention_deletes_exactly_the_expired_rows(app_factory: Callable[..., F
     new = [svc.tokens.verify(t) for t in _decide(client, "new", n=1)]
     svc.learner.run_once()  # advances the totals, then retention
     assert svc.store.event_ids() == set(middle + new) and not set(old) & svc.store.event_ids()
-    assert _rows(svc.cfg.db_path, "SELECT count(*) FROM rewards")[0][0] == 2  # the old rewards went too
+    assert read_rows(svc.cfg, "SELECT count(*) FROM rewards")[0][0] == 2  # the old rewards went too
     assert svc.store.audit(5)[0][1:4] == ("expire", 3, 2)
     totals = svc.store.totals().experiment("default")
     assert totals.decisions("control") == 6  # the statistics had counted every decision first
@@ -145,8 +149,9 @@ def test_retention_can_drop_only_the_contexts(app_factory: Callable[..., Flask],
     _decide(client, "new", n=1, reward=False)
     svc.learner.run_once()
     assert len(svc.store.event_ids()) == 3
-    assert sorted(r[0] for r in _rows(svc.cfg.db_path, "SELECT length(context) FROM decisions")) == [0, 0, 32]
-    log = export_log(svc.cfg.db_path, include_pending=True, now=clock.now)
+    assert sorted(r[0] for r in read_rows(svc.cfg, "SELECT length(context) FROM decisions")) == [0, 0, 32]
+    assert svc.store.audit(5)[0][1:4] == ("drop_context", 2, 0)
+    log = export_log(store_target(svc.cfg), include_pending=True, now=clock.now)
     assert log.n_rounds == 1  # rows without a context leave the exports
 
 
@@ -171,7 +176,7 @@ def test_export_can_drop_the_user_and_context_columns(app_factory: Callable[...,
     client = app.test_client()
     for user in ("x", "x", "y"):
         client.post("/v1/slates", json={"user_id": user, "context": {"a": 1, "b": 2, "c": 3, "d": 4}})
-    db = app.extensions["slatewise"].cfg.db_path
+    db = store_target(app.extensions["slatewise"].cfg)
     log = export_log(db, include_pending=True, drop_user=True, drop_context=["b", "d"])
     assert log.session_id.tolist() == log.event_id.tolist()  # no shopper links decisions
     assert log.metadata.context_names == ("a", "c") and log.context.tolist() == [[1, 3]] * 3

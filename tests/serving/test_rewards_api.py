@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.serving.conftest import Clock, slate_body
+from tests.serving.conftest import Clock, read_rows, slate_body
 
 
 def decide(client: FlaskClient, **extra: Any) -> str:
@@ -18,8 +17,7 @@ def decide(client: FlaskClient, **extra: Any) -> str:
 
 def stored_rewards(app: Flask) -> list[float]:
     """Total reward of every stored reward row, read with a connection of its own."""
-    with sqlite3.connect(app.extensions["slatewise"].cfg.db_path) as conn:
-        return [r[0] for r in conn.execute("SELECT reward_total FROM rewards ORDER BY seq")]
+    return [r[0] for r in read_rows(app.extensions["slatewise"].cfg, "SELECT reward_total FROM rewards ORDER BY seq")]
 
 
 def test_reward_is_stored_once_and_identical_repeat_is_harmless(app: Flask, client: FlaskClient) -> None:

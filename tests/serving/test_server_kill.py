@@ -85,3 +85,48 @@ def test_sigkill_mid_load_loses_no_answered_decision(tmp_path: Path) -> None:
         stop_server(proc2)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.slow
+def test_sigkill_of_one_of_two_hosts_on_postgresql_loses_nothing(tmp_path: Path, pg_durable_url: str) -> None:
+    import psycopg
+
+    env = {**ENV, "SLATEWISE_STORE": pg_durable_url, "SLATEWISE_MODEL_DIR": str(tmp_path / "models")}
+    hosts = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        port = free_port()
+        hosts.append((port, start_server(tmp_path / name, port, env)))
+    (port_a, proc_a), (port_b, _) = hosts
+    answered_a: list[int] = []
+    answered_b: list[int] = []
+    stop = threading.Event()
+    threads = [threading.Thread(target=load, args=(port, out, stop, t))
+               for t, (port, out) in enumerate([(port_a, answered_a)] * 3 + [(port_b, answered_b)] * 3)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20.0
+        while len(answered_a) < 150 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop_server(proc_a, signal.SIGKILL)  # host a dies mid-load; host b's load goes on
+        before = len(answered_b)
+        deadline = time.monotonic() + 20.0
+        while len(answered_b) < before + 150 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        status, body = request(port_b, "POST", "/v1/slates", {"user_id": "after", "context": [0, 0, 0, 0]})
+        assert status == 200, body  # the surviving host keeps answering
+        answered_b.append(store_id(body["event_id"]))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        for _, proc in hosts:
+            if proc.poll() is None:
+                stop_server(proc, signal.SIGKILL)
+    logs = (tmp_path / "a" / "server.log").read_text()[-1000:] + (tmp_path / "b" / "server.log").read_text()[-1000:]
+    assert len(answered_a) >= 50 and len(answered_b) >= before + 150, logs
+    with psycopg.connect(pg_durable_url) as conn:
+        stored = {int(r[0]) for r in conn.execute(b"SELECT event_id FROM decisions")}
+    assert set(answered_a) | set(answered_b) <= stored  # nothing answered by either host is lost
+    assert not set(answered_a) & set(answered_b)  # the hosts never handed out the same id

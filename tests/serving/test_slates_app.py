@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from serving.store import EventStore
 from serving.validation import parse_slate_request
 from simulator.errors import ConfigError
 from tests.serving.conftest import slate_body
@@ -165,9 +166,20 @@ def test_request_hooks_and_the_sub_app_refuse_to_start(app_factory: Callable[...
             super().__init__(*args, **kwargs)
             self.before_request(lambda: None)  # what an extension's init_app would add
 
+    from serving import service as service_module
+
+    opened: list[EventStore] = []
+    real_open_store = service_module.open_store
+
+    def recording_open_store(*args: Any) -> EventStore:
+        opened.append(real_open_store(*args))
+        return opened[-1]
+
     monkeypatch.setattr(app_module, "Flask", Hooked)
+    monkeypatch.setattr(service_module, "open_store", recording_open_store)
     with pytest.raises(ConfigError, match="slates_app = false"):
         app_factory()
+    assert opened[0]._writer._conn is None  # type: ignore[attr-defined]  # the refused app closed its store
     hooked = app_factory(slates_app=False)  # the Flask route runs hooks: allowed
     assert post(hooked.test_client(), slate_body()).status_code == 200
 

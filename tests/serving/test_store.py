@@ -3,31 +3,66 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from serving.store import NewDecision, NewReward, RewardStatus
+from serving.store import EventStore, NewDecision, NewReward, RewardStatus
 from serving.store import SQLiteStore as Store
 
 
-def decision(store: Store, user: Any = "u") -> int:
+def decision(store: EventStore, user: Any = "u") -> int:
     return store.add_decision(NewDecision(
         ts=1.0, user_id=user, experiment="e", arm="a", policy="p", policy_version=0, traffic_version=1,
         context=np.array([0.5, -1.0]), slate=np.array([2, 0]), pscore=0.25, pscore_item=np.array([0.5, 0.5]),
         anchor=None))
 
 
-def test_decisions_round_trip(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_decisions_round_trip(store: EventStore) -> None:
     event = decision(store)
     got = store.decision(event)
     assert got is not None and got.slate.tolist() == [2, 0] and got.context.tolist() == [0.5, -1.0]
     assert got.pscore == 0.25 and got.pscore_item.tolist() == [0.5, 0.5]
     assert store.decision(event + 1) is None
-    assert store.integrity_check() == "ok"
+    assert store.event_ids() == {event}
+
+
+def test_a_second_handle_sees_every_decision_with_the_id_its_caller_got(
+        store_factory: Callable[[], EventStore]) -> None:
+    first, second = store_factory(), store_factory()  # stand for two processes (or hosts)
+    owners: dict[int, str] = {}
+    lock = threading.Lock()
+
+    def work(t: int) -> None:
+        mine = {decision(first if t % 2 else second, f"t{t}-{i}"): f"t{t}-{i}" for i in range(40)}
+        with lock:
+            owners.update(mine)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(owners) == 320 and first.event_ids() == second.event_ids() == set(owners)
+    for event, user in list(owners.items())[::37]:
+        got = second.decision(event)
+        assert got is not None and got.user_id == user
+
+
+def test_reward_once_on_each_store(store: EventStore) -> None:
+    event = decision(store)
+    args: dict[str, Any] = {"event_id": event, "ts": 2.0, "reward": np.array([1.0, 0.0]), "purchase": None,
+                            "revenue": None}
+    assert store.add_reward(NewReward(**args, digest="a")) == RewardStatus.STORED
+    assert store.add_reward(NewReward(**args, digest="a")) == RewardStatus.DUPLICATE
+    assert store.add_reward(NewReward(**args, digest="b")) == RewardStatus.CONFLICT
+    with pytest.raises(LookupError):  # no reward without its decision, and nothing stored
+        store.add_reward(NewReward(**{**args, "event_id": event + 10}, digest="c"))
+    assert store.rewarded_event_ids() == {event}
+    assert decision(store) > event  # the store keeps working after the refused reward
 
 
 def test_group_commit_under_many_threads(tmp_path: Path) -> None:
