@@ -3,7 +3,7 @@
 The probability that item ``i`` is drawn third sums over every ordered pair
 ``(a, b)`` of earlier items: ``O(n_items ** 2)`` per row. With numpy that takes
 several temporary ``(rows, n_items, n_items)`` arrays and a dozen passes over
-them; this kernel makes two passes over one row of ``b`` per ``a`` and keeps
+them; this kernel makes a few vectorised passes over one row of ``b`` per ``a`` and keeps
 nothing larger than ``n_items``. It computes what the numpy form in
 :mod:`bandits.slates` computed, with the same care for rounding: a remaining
 mass is never found by subtracting nearly equal numbers (the one entry where
@@ -19,8 +19,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# Re-association and contraction only (vectorised sums), NaN and infinity semantics kept.
+_FAST = {"reassoc", "contract"}
 
-@njit(cache=True)
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def pl_third_stage(w: np.ndarray, p0: np.ndarray, r1: np.ndarray, out: np.ndarray) -> None:
     """``out[r, i]`` = P(item ``i`` is drawn third) in row ``r``.
 
@@ -62,24 +65,20 @@ def pl_third_stage(w: np.ndarray, p0: np.ndarray, r1: np.ndarray, out: np.ndarra
             top_b = t2 if a == t1 else t1
             r2_top = s_no_t12 if a in (t1, t2) else s_no_t1 - wr[a]
             inv_ra = 1.0 / ra
+            for b in range(m):  # branch-free, so LLVM vectorises it; b = a and b = top_b patched below
+                r2 = ra - wr[b]
+                u[b] = wr[b] * inv_ra / r2 if r2 > 0.0 else 0.0
+            u[a] = 0.0
+            u[top_b] = wr[top_b] * inv_ra / r2_top if r2_top > 0.0 else 0.0
+            big_at = np.argmax(u)
+            big = u[big_at]
             total = 0.0
-            big = 0.0
-            rest = 0.0  # sum of every u but the largest so far, added up directly
-            big_at = -1
+            rest = 0.0  # every u but the largest, added up directly
             for b in range(m):
-                if b == a:
-                    u[b] = 0.0
-                    continue
-                r2 = r2_top if b == top_b else ra - wr[b]
-                ub = wr[b] * inv_ra / r2 if r2 > 0.0 else 0.0
-                u[b] = ub
-                total += ub
-                if ub > big:
-                    rest += big
-                    big = ub
-                    big_at = b
-                else:
-                    rest += ub
+                total += u[b]
+                rest += u[b] if b != big_at else 0.0
+            if big <= 0.0:
+                big_at = -1
             keep_a = acc[a]  # i = a is not a third-stage outcome after a
             keep_big = acc[big_at] if big_at >= 0 else 0.0
             for i in range(m):
