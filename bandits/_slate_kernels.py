@@ -70,7 +70,7 @@ def pl_third_stage(w: np.ndarray, p0: np.ndarray, r1: np.ndarray, out: np.ndarra
                 u[b] = wr[b] * inv_ra / r2 if r2 > 0.0 else 0.0
             u[a] = 0.0
             u[top_b] = wr[top_b] * inv_ra / r2_top if r2_top > 0.0 else 0.0
-            big_at = np.argmax(u)
+            big_at = int(np.argmax(u))
             big = u[big_at]
             total = 0.0
             rest = 0.0  # every u but the largest, added up directly
