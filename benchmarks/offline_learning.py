@@ -64,7 +64,7 @@ def online_pl(world: World, n_sessions: int, seed: int, rounds: int = ONLINE_PL_
     policy = OfflinePLPolicy(world.n_items, world.k, world.dim_context, seed=seed)
     logs: list[SlateLog] = []
     per = max(1, -(-n_sessions // rounds))
-    for r in range(rounds):
+    for r in range(-(-n_sessions // per)):
         batch = generate_log(world, policy, min(per, n_sessions - r * per), seed=seed + 100 + r)
         offset = sum(log.n_rounds for log in logs)  # each batch numbers its events and sessions from 0
         logs.append(dataclasses.replace(batch, event_id=np.asarray(batch.event_id) + offset,
