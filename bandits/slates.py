@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from bandits._slate_kernels import pl_third_stage
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -307,10 +309,6 @@ def epsilon_greedy_dist(greedy: IntArray, epsilon: float, n_items: int,
 
 
 # ---------------------------------------------------------------------------- Plackett-Luce
-#: Elements of one (rows, n_items, n_items) block in the exact stage-2 marginals.
-EXACT_BLOCK_ELEMENTS = 1_500_000
-
-
 def _pl_weights(logits: FloatArray, eligible: BoolArray | None) -> FloatArray:
     """Unnormalised PL weights (n, n_items): 0 for ineligible items, max 1 per row."""
     masked = logits if eligible is None else np.where(eligible, logits, -np.inf)
@@ -353,7 +351,8 @@ def _pl_stage_marginals(w: FloatArray, p0: FloatArray, n_stages: int) -> FloatAr
 
     Stage 0 draws from ``p0``; each later stage draws from the remaining items
     in proportion to ``w``. Remaining masses are computed so that no difference
-    of nearly equal numbers is ever taken.
+    of nearly equal numbers is ever taken. The third stage, ``O(n_items ** 2)``
+    per row, is the compiled :func:`~bandits._slate_kernels.pl_third_stage`.
     """
     n, m = w.shape
     out = np.zeros((n, m, n_stages))
@@ -366,24 +365,9 @@ def _pl_stage_marginals(w: FloatArray, p0: FloatArray, n_stages: int) -> FloatAr
     out[:, :, 1] = w * _sum_excluding_each(v)
     if n_stages == 2:
         return out
-    # R2[a, b] = mass left after removing a and b, via R1[a] - w[b]; unstable only when
-    # b is the heaviest item other than a, so that entry is summed directly.
-    r2 = r1[:, :, None] - w[:, None, :]
-    order = np.argsort(-w, axis=1, kind="stable")
-    t1, t2 = order[:, 0], order[:, 1]
-    top_rest = np.where(np.arange(m)[None, :] == t1[:, None], t2[:, None], t1[:, None])  # (n, m)
-    rest = np.repeat(w[:, None, :], m, axis=1)
-    idx = np.arange(m)
-    rest[:, idx, idx] = 0.0
-    np.put_along_axis(rest, top_rest[:, :, None], 0.0, axis=2)
-    np.put_along_axis(r2, top_rest[:, :, None], rest.sum(axis=2, keepdims=True), axis=2)
-    r2[:, idx, idx] = 1.0
-    ratio = np.where(r1[:, :, None] > 0, w[:, None, :] / r1[:, :, None], 0.0)
-    u = np.where(r2 > 0, ratio / np.where(r2 > 0, r2, 1.0), 0.0)
-    u[:, idx, idx] = 0.0
-    excl = _sum_excluding_each(u)  # (n, a, i): sum over b != a, i
-    excl[:, idx, idx] = 0.0
-    out[:, :, 2] = w * np.einsum("na,nai->ni", p0, excl)
+    third = np.empty((n, m))
+    pl_third_stage(np.ascontiguousarray(w), np.ascontiguousarray(p0), np.ascontiguousarray(r1), third)
+    out[:, :, 2] = third
     return out
 
 
@@ -455,11 +439,7 @@ def plackett_luce_stage_dist(rng: np.random.Generator, logits: FloatArray, k: in
     w = _pl_weights(logits, eligible)
     req, has = required_rows(eligible, required, n, m)
     p0 = _first_stage(w, req, has)
-    # Stage 2 works on (rows, n_items, n_items) arrays: blocks of rows that fit in cache are
-    # about 4x faster than one pass over every row at once (300 items).
-    block = max(1, EXACT_BLOCK_ELEMENTS // max(1, m * m)) if k >= 3 else n
-    exact = np.concatenate([_pl_stage_marginals(w[s:s + block], p0[s:s + block], min(k, 3))
-                            for s in range(0, n, block)]) if n else _pl_stage_marginals(w, p0, min(k, 3))
+    exact = _pl_stage_marginals(w, p0, min(k, 3))
     if k <= 3:
         return exact, None
     out = np.zeros((n, m, k))

@@ -65,12 +65,16 @@ OBJECTIVES = ("ips", "snips")
 
 
 def _objective(weight: th.Tensor, bias: th.Tensor, z: th.Tensor, slate: th.Tensor, reward: th.Tensor,
-               inv_p: th.Tensor, objective: str, clip: float) -> th.Tensor:
-    """Sum over slots of the IPS or SNIPS value of the first-stage softmax, shape ()."""
+               inv_p: th.Tensor, objective: str, clip: float, n_rows: int) -> th.Tensor:
+    """Sum over slots of the IPS or SNIPS value of the first-stage softmax, shape ().
+
+    For IPS the rows given may be only those of ``n_rows`` with a non-zero reward: the
+    others add exactly nothing to the sum or its gradient, and the mean divides by ``n_rows``.
+    """
     logp = th.log_softmax(z @ weight + bias, dim=1)
     w = th.exp(th.gather(logp, 1, slate)) * inv_p.clamp_max(clip)
     if objective == "ips":
-        return (w * reward).mean(dim=0).sum()
+        return (w * reward).sum() / n_rows
     return ((w * reward).sum(dim=0) / w.sum(dim=0).clamp_min(1e-30)).sum()
 
 
@@ -127,14 +131,22 @@ def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float 
     bias = th.zeros(log.n_items, dtype=th.float32, requires_grad=True)
     opt = th.optim.Adam([weight, bias], lr=learning_rate)
     cap = clip * log.n_items
+    # IPS needs only the rows with a reward (a fifth of a typical log): every other row's term is 0.
+    rewarded = th.as_tensor((np.asarray(log.reward) != 0).any(axis=1)) if objective == "ips" else None
+
+    def terms(idx: th.Tensor) -> th.Tensor:
+        """The objective on rows ``idx``, computed on the rows it depends on."""
+        n_rows = idx.numel()
+        if rewarded is not None:
+            idx = idx[rewarded[idx]]
+        return _objective(weight, bias, z_all[idx], slate_all[idx], reward_all[idx], inv_p_all[idx],
+                          objective, cap, n_rows)
 
     def value(rows: np.ndarray) -> float:
         if rows.size == 0:
             return math.nan
-        idx = th.as_tensor(rows)
         with th.no_grad():
-            return float(_objective(weight, bias, z_all[idx], slate_all[idx], reward_all[idx], inv_p_all[idx],
-                              objective, cap))
+            return float(terms(th.as_tensor(rows)))
 
     best = (value(val_rows) if n_val else -math.inf, 0, weight.detach().clone(), bias.detach().clone())
     stale, epoch = 0, 0
@@ -148,8 +160,7 @@ def fit_offline_pl(log: SlateLog, *, objective: str = "ips", temperature: float 
             if idx.numel() < 2:
                 continue
             opt.zero_grad()
-            obj = _objective(weight, bias, z_all[idx], slate_all[idx], reward_all[idx], inv_p_all[idx],
-                              objective, cap)
+            obj = terms(idx)
             loss = -obj / scale + l2 * (weight ** 2).sum()
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()

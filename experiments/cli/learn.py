@@ -1,6 +1,7 @@
 """``slatewise learn``: fit a policy from a log alone, prove it on the held-out part, save it to serve.
 
-Three ways to learn (``--policy NAME[:key=value,...]``):
+Three ways to learn (``--policy NAME[:key=value,...]``), each an :class:`OfflineLearner`
+(its name, its fit and its keys) found by :func:`learner`:
 
 * ``offline_pl`` — a Plackett-Luce slate policy whose linear scores maximise an
   IPS (or SNIPS) estimate of its value on the log (``bandits.offline.train``);
@@ -25,10 +26,12 @@ the report beside it (``POLICY.json``), which serving checks the catalog against
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,8 @@ DEFAULT_ESTIMATORS = ("ips", "snips", "dr")
 OFFLINE_KEYS = ("objective", "clip", "l2", "max_epochs", "batch_size", "learning_rate", "temperature",
                 "val_fraction")
 PPO_DEFAULT_STEPS = 20_000
+#: What a learner's fit returns: the policy, how it learned, method-specific facts.
+Fitted = tuple[SlatePolicy, str, dict[str, Any]]
 #: Held-out decisions scored at most (a random subset of a larger held-out part).
 MAX_TEST_ROWS = 20_000
 
@@ -168,13 +173,9 @@ def split_sessions(log: SlateLog, holdout: float, seed: int) -> tuple[SlateLog, 
 
 
 # ---------------------------------------------------------------------------- the three learners
-def _fit_offline(train: SlateLog, params: dict[str, Any],
-                 seed: int) -> tuple[SlatePolicy, str, dict[str, Any]]:
+def _fit_offline(train: SlateLog, params: dict[str, Any], seed: int) -> Fitted:
     from bandits.offline.train import fit_offline_pl
 
-    unknown = sorted(set(params) - set(OFFLINE_KEYS))
-    if unknown:
-        raise PolicyError(f"offline_pl does not take {unknown}; its keys are {list(OFFLINE_KEYS)}.")
     fit = fit_offline_pl(train, seed=seed, **params)
     return fit.policy, f"offline-{fit.objective}", {"epochs": fit.epochs, "best_epoch": fit.best_epoch,
                                                      "train_objective": fit.train_value,
@@ -191,7 +192,7 @@ def _catalog_fill(catalog: Catalog) -> dict[str, Any]:
 
 
 def _fit_bandit(name: str, train: SlateLog, params: dict[str, Any],
-                seed: int) -> tuple[SlatePolicy, str, dict[str, Any]]:
+                seed: int) -> Fitted:
     from bandits.offline.warm import warm_start
 
     rule = str(params.pop("warm", "resample"))
@@ -271,17 +272,19 @@ def click_view(log: SlateLog) -> SlateLog:
                                metadata=dataclasses.replace(log.metadata, reward_type="click"))
 
 
-def _fit_ppo(train: SlateLog, params: dict[str, Any], seed: int) -> tuple[SlatePolicy, str, dict[str, Any]]:
-    from experiments.ppo.config import PPO_KEYS, PPOConfig, TrainConfig, WorldSpec
+def _ppo_keys() -> tuple[str, ...]:
+    from experiments.ppo.config import PPO_KEYS
+
+    return ("temperature", "calibrate_rows", *PPO_KEYS)
+
+
+def _fit_ppo(train: SlateLog, params: dict[str, Any], seed: int) -> Fitted:
+    from experiments.ppo.config import PPOConfig, TrainConfig, WorldSpec
     from experiments.ppo.train import train_frozen
     from simulator.world import calibrate
 
     temperature = float(params.pop("temperature", 1.0))
     calibrate_rows = int(params.pop("calibrate_rows", 200_000))
-    unknown = sorted(set(params) - set(PPO_KEYS))
-    if unknown:
-        raise PolicyError(f"ppo does not take {unknown}; its keys are temperature, calibrate_rows and "
-                          f"{list(PPO_KEYS)}.")
     rows = train if train.n_rounds <= calibrate_rows else train.take(
         np.sort(np.random.default_rng(seed).choice(train.n_rounds, calibrate_rows, replace=False)))
     cal = calibrate(click_view(rows), n_simulated=10_000, seed=seed)
@@ -301,22 +304,66 @@ def _fit_ppo(train: SlateLog, params: dict[str, Any], seed: int) -> tuple[SlateP
                                       else f"{train.metadata.reward_type} > 0 as an event"}
 
 
-def fit_policy(name: str, params: dict[str, Any], train: SlateLog,
-               seed: int) -> tuple[SlatePolicy, str, dict[str, Any]]:
-    """Fit the policy ``name`` on ``train``: ``(policy, method, details)``.
+@dataclass(frozen=True, slots=True)
+class OfflineLearner:
+    """How ``slatewise learn`` fits one ``--policy`` name from a log.
+
+    Attributes:
+        name: the ``--policy`` name.
+        fit: ``fit(train, params, seed) -> (policy, method, details)``; ``params`` is a fresh
+            dict holding only ``keys`` (the fit may pop from it).
+        keys: the ``key=value`` parameters it takes, or a function giving them (read when
+            needed, so a learner's heavy imports wait until it is used).
+    """
+
+    name: str
+    fit: Callable[[SlateLog, dict[str, Any], int], Fitted]
+    keys: tuple[str, ...] | Callable[[], tuple[str, ...]]
+
+    def key_names(self) -> tuple[str, ...]:
+        """The parameters it takes."""
+        return self.keys if isinstance(self.keys, tuple) else self.keys()
+
+
+#: The learners with a fit of their own; any other registered bandit is warm-started (:func:`learner`).
+OFFLINE_LEARNERS: dict[str, OfflineLearner] = {spec.name: spec for spec in (
+    OfflineLearner("offline_pl", _fit_offline, OFFLINE_KEYS),
+    OfflineLearner("ppo", _fit_ppo, _ppo_keys),
+)}
+
+
+def _warm_keys(name: str) -> tuple[str, ...]:
+    params = inspect.signature(registered_policies()[name].__init__).parameters
+    return ("warm", *(p for p in params if p != "self"))
+
+
+def learner(name: str) -> OfflineLearner:
+    """The learner for ``--policy name``: its own entry, else a warm start of the registered bandit.
+
+    Raises:
+        PolicyError: no learner and no registered policy of that name.
+    """
+    if name in OFFLINE_LEARNERS:
+        return OFFLINE_LEARNERS[name]
+    if name not in registered_policies():
+        known = sorted(set(registered_policies()) | set(LAZY_POLICIES))
+        raise PolicyError(f"unknown policy {name!r}; choose one of {known}.")
+    return OfflineLearner(name, functools.partial(_fit_bandit, name),
+                          functools.partial(_warm_keys, name))
+
+
+def fit_policy(name: str, params: dict[str, Any], train: SlateLog, seed: int) -> Fitted:
+    """Fit the policy ``name`` on ``train`` by its :class:`OfflineLearner`: ``(policy, method, details)``.
 
     Raises:
         PolicyError: an unknown policy or parameter, or a policy that cannot learn from this log.
     """
-    params = dict(params)
-    if name == "offline_pl":
-        return _fit_offline(train, params, seed)
-    if name == "ppo":
-        return _fit_ppo(train, params, seed)
-    known = sorted(set(registered_policies()) | set(LAZY_POLICIES))
-    if name not in registered_policies():
-        raise PolicyError(f"unknown policy {name!r}; choose one of {known}.")
-    return _fit_bandit(name, train, params, seed)
+    spec = learner(name)
+    keys = spec.key_names()
+    unknown = sorted(set(params) - set(keys))
+    if unknown:
+        raise PolicyError(f"{name} does not take {unknown}; its keys are {list(keys)}.")
+    return spec.fit(train, dict(params), seed)
 
 
 # ---------------------------------------------------------------------------- proof on held-out rows

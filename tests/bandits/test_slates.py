@@ -152,6 +152,22 @@ def test_pl_marginals_stay_exact_with_one_dominant_item() -> None:
     assert ours[0, 2, 2] > 0  # a tiny but positive third-stage probability survives
 
 
+@pytest.mark.parametrize("logits", [
+    pytest.param([3.0, 3.0, 3.0, -1.0, 0.5, 3.0, -40.0, 2.0, 2.0, 0.0, 1.0, 3.0], id="ties-at-the-top"),
+    pytest.param([80.0, 79.0, 78.5, 0.0, -3.0, 1.0, -2.0, 0.5, 2.0, -1.0, 0.0, 0.0], id="three-dominant"),
+    pytest.param([0.0, 90.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -5.0], id="one-dominant-middle"),
+])
+def test_pl_third_stage_kernel_matches_enumeration_at_twelve_items(logits: list[float]) -> None:
+    """The compiled third stage keeps relative precision where the heaviest items hold the mass."""
+    row = np.array([logits])
+    eligible = np.ones((1, 12), dtype=bool)
+    eligible[0, 9] = False  # an ineligible item has probability 0 at every stage
+    dist, _ = brute_force_pl(row[0], 3, eligible[0], np.zeros(12, dtype=bool))
+    ours, _ = S.plackett_luce_stage_dist(np.random.default_rng(0), row, 3, eligible)
+    np.testing.assert_allclose(ours[0], dist, rtol=1e-9, atol=1e-300)
+    assert (ours[0, 9] == 0).all()
+
+
 def test_pl_beyond_three_slots_uses_stated_monte_carlo() -> None:
     rng = np.random.default_rng(3)
     logits = rng.standard_normal((1, 6))

@@ -81,6 +81,10 @@ def test_ppo_in_a_calibrated_world(log_file: Path, tmp_path: Path) -> None:
     pytest.param(["--policy", "nope"], "unknown policy 'nope'", id="unknown-policy"),
     pytest.param(["--policy", "linucb:alpha"], "is not key=value", id="bad-spec"),
     pytest.param(["--policy", "offline_pl:depth=3"], "does not take ['depth']", id="bad-key"),
+    pytest.param(["--policy", "ppo:depth=3"], "ppo does not take ['depth']; its keys are ['temperature'",
+                 id="ppo-bad-key"),
+    pytest.param(["--policy", "linucb:depth=3"], "linucb does not take ['depth']; its keys are ['warm'",
+                 id="warm-bad-key"),
     pytest.param(["--policy", "bought_together"], "pass bought_together:anchor_column=J", id="anchored"),
     pytest.param(["--policy", "linucb", "--holdout", "0.9999"], "leaves nothing", id="holdout"),
     pytest.param(["--policy", "linucb:warm=magic"], "`rule` must be one of", id="warm-rule"),
@@ -164,3 +168,14 @@ def test_train_ppo_takes_total_steps_and_seeds(tmp_path: Path) -> None:
     assert code != 0 and "training seed 0 is among" in text
     code, text = run("train-ppo", "--config", str(tiny), "--out", str(tmp_path / "p"), "--seeds", "x")
     assert code != 0 and "comma-separated integers" in text
+
+
+def test_every_learner_is_one_spec_looked_up_by_name() -> None:
+    from experiments.cli.learn import OFFLINE_LEARNERS, learner
+
+    assert set(OFFLINE_LEARNERS) == {"offline_pl", "ppo"}
+    assert learner("ppo") is OFFLINE_LEARNERS["ppo"]
+    assert "max_epochs" in learner("offline_pl").key_names()
+    assert "total_steps" in learner("ppo").key_names()
+    warm = learner("linucb")
+    assert warm.name == "linucb" and {"warm", "alpha"} <= set(warm.key_names())

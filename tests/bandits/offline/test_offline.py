@@ -108,3 +108,26 @@ def test_warm_start_refuses_bad_input(uniform_log) -> None:  # type: ignore[no-u
         warm_start(policy, uniform_log)
     with pytest.raises(PolicyError, match="`rule`"):
         warm_start(policy, uniform_log, rule="magic")
+
+
+def test_ips_objective_on_rewarded_rows_equals_the_full_mean() -> None:
+    """Rows without reward add nothing to IPS: the fit computes it on the rewarded rows only."""
+    import torch as th
+
+    from bandits.offline.train import _objective
+
+    rng = np.random.default_rng(5)
+    n, m, d, k = 400, 12, 3, 2
+    z = th.as_tensor(rng.normal(size=(n, d)), dtype=th.float64)
+    slate = th.as_tensor(np.argsort(rng.random((n, m)), axis=1)[:, :k])
+    reward = th.as_tensor(rng.lognormal(size=(n, k)) * (rng.random((n, k)) < 0.1))
+    inv_p = th.as_tensor(rng.uniform(1, 30, size=(n, k)))
+    weight, bias = th.as_tensor(rng.normal(size=(d, m))), th.as_tensor(rng.normal(size=m))
+    logp = np.log(np.exp(z.numpy() @ weight.numpy() + bias.numpy()).T / np.exp(
+        z.numpy() @ weight.numpy() + bias.numpy()).sum(axis=1)).T
+    by_hand = float((np.exp(np.take_along_axis(logp, slate.numpy(), 1)) * np.minimum(inv_p.numpy(), 20.0)
+                     * reward.numpy()).mean(axis=0).sum())
+    keep = th.as_tensor((reward.numpy() != 0).any(axis=1))
+    assert 0 < int(keep.sum()) < n
+    part = _objective(weight, bias, z[keep], slate[keep], reward[keep], inv_p[keep], "ips", 20.0, n)
+    assert float(part) == pytest.approx(by_hand, rel=1e-12)
