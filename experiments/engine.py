@@ -8,6 +8,7 @@ how many workers it had: every task carries its own seeds.
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -39,6 +40,22 @@ class _OneThread:
     def __call__(self, task: Any) -> Any:
         with threadpool_limits(limits=1):
             return self.fn(task)
+
+
+class _Pickled:
+    """``fn`` whose result travels back from a forked worker as plain pickle bytes.
+
+    ``multiprocessing`` sends results with its ``ForkingPickler``, for which torch
+    registers reductions that pass tensors through shared-memory file descriptors;
+    that hand-over can hang a worker for good (seen with trained PPO agents).
+    Plain pickle copies the tensors' bytes instead.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, task: Any) -> bytes:
+        return pickle.dumps(self.fn(task), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _call_one_thread(fn: Callable[[Any], Any], task: Any) -> Any:
@@ -77,9 +94,9 @@ class LocalEngine:
             else:
                 with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)),
                                          mp_context=get_context("fork")) as pool:
-                    futures = {pool.submit(_OneThread(fn), task): j for j, task in enumerate(tasks)}
+                    futures = {pool.submit(_Pickled(_OneThread(fn)), task): j for j, task in enumerate(tasks)}
                     for fut in as_completed(futures):
-                        results[futures[fut]] = fut.result()
+                        results[futures[fut]] = pickle.loads(fut.result())
                         bar.update()
         return [results[j] for j in range(len(tasks))]
 
