@@ -62,7 +62,7 @@ def test_bounds_hold_on_10000_decisions_and_ips_stays_unbiased() -> None:
     world = World.default(seed=0)
     category = world.catalog.category
     kwargs = {"base": "linucb", "category": category, "examination": world.position_bias,
-              "temperature": 0.5, "window": 500, "step": 20.0}
+              "temperature": 1.0, "window": 500, "step": 20.0}
     free = FairExposure(world.n_items, world.k, world.dim_context, seed=3, **kwargs)
     free_run = _run(world, free, 1000, seed=11)
     free_slates = np.concatenate(free_run["slate"])
@@ -88,9 +88,10 @@ def test_bounds_hold_on_10000_decisions_and_ips_stays_unbiased() -> None:
 
     # IPS against the truth: the policy keeps adapting (boosts and base) while it logs 300 more
     # sessions; a copy frozen where they start is the target. Exact logged propensities of the
-    # adapting policy make IPS of the frozen copy unbiased. A log from much later (or earlier)
-    # would be as unbiased but would not cover the target: the weights' mean falls far below
-    # its expectation of 1 until the rare large weights are drawn (ESS about 20 of 2,500).
+    # adapting policy make IPS of the frozen copy unbiased. At temperature 1 the logger stays
+    # near the target (mean weight 0.92, ESS 169 of 300); at 0.5 its logits move twice as far
+    # per update, the rare large weights are not drawn in 300 sessions (mean weight 0.58) and
+    # the estimate, unbiased still, sits ten standard errors low.
     target = copy.deepcopy(policy)
     more = _run(world, policy, 300, seed=12)
     ctx = np.concatenate(more["context"])
