@@ -287,7 +287,8 @@ def _fit_ppo(train: SlateLog, params: dict[str, Any], seed: int) -> Fitted:
     calibrate_rows = int(params.pop("calibrate_rows", 200_000))
     rows = train if train.n_rounds <= calibrate_rows else train.take(
         np.sort(np.random.default_rng(seed).choice(train.n_rounds, calibrate_rows, replace=False)))
-    cal = calibrate(click_view(rows), n_simulated=10_000, seed=seed)
+    # The training world uses every training row; the learn command scores policies on its own test split.
+    cal = calibrate(click_view(rows), n_simulated=10_000, seed=seed, holdout=0.0)
     world = LogContextWorld(cal.world, train.dim_context)
     base = {"total_steps": PPO_DEFAULT_STEPS, "num_envs": 64, "n_steps": 16, "batch_size": 256,
             "anchor_relation": False, "reward_scale": 1.0, "seed": seed}

@@ -21,6 +21,7 @@ from simulator.world import (
     WorldError,
     WorldPolicy,
     calibrate,
+    cross_check,
     generate_log,
     load_world,
     make_logging_policy,
@@ -126,27 +127,53 @@ def generate_cmd(config_file: Path | None, sessions: int, policy: str, epsilon: 
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="World JSON file to write.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the check simulation.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the held-out split and the check simulation.")
 @click.option("--simulated", type=click.IntRange(min=1000), default=300_000, show_default=True,
               help="Impressions simulated for the calibration table.")
 @click.option("--top-items", type=click.IntRange(min=0), default=10, show_default=True,
               help="Most-shown items listed in the table.")
+@click.option("--holdout", type=float, default=0.2, show_default=True,
+              help="Share of sessions held out of the fit and scored by log loss against a constant "
+                   "and a per-position click rate, in [0, 1); 0 skips the check. The saved world is "
+                   "fitted on the other sessions.")
+@click.option("--check", "checks", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+              help="Another logger's click log (Parquet) of the same catalog to check the world on; "
+                   "repeatable.")
 @json_option
-def calibrate_cmd(data: Path, output: Path, seed: int, simulated: int, top_items: int,
-                  as_json: bool) -> None:
+def calibrate_cmd(data: Path, output: Path, seed: int, simulated: int, top_items: int, holdout: float,
+                  checks: tuple[Path, ...], as_json: bool) -> None:
     """Fit a world to the click log DATA (Parquet), save it and print the calibration table."""
+    if not 0 <= holdout < 1:
+        raise click.BadParameter(f"must lie in [0, 1), found {holdout}; pass a share of sessions such "
+                                 f"as 0.2, or 0 to skip the held-out check.", param_hint="--holdout")
     try:
         log = load_parquet(data)
-        cal = calibrate(log, n_simulated=simulated, seed=seed, top_items=top_items)
+        cal = calibrate(log, n_simulated=simulated, seed=seed, top_items=top_items, holdout=holdout)
     except (LogFormatError, LogValidationError, WorldError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
+    crossed = []
+    for path in checks:
+        try:
+            crossed.append(cross_check(cal, load_parquet(path), name=str(path)))
+        except (LogFormatError, LogValidationError, WorldError, FileNotFoundError) as err:
+            raise click.ClickException(f"--check {path}: {err}; pass a click log of the catalog "
+                                       f"{data} was logged on.") from None
     save_world(cal.world, output)
     if as_json:
         emit_json({"output": str(output), "n_items": cal.world.n_items, "k": cal.world.k,
-                   "position_bias": cal.world.position_bias.tolist(), **cal.to_json()})
+                   "position_bias": cal.world.position_bias.tolist(), **cal.to_json(),
+                   "checks": [c.to_json() for c in crossed]})
         return
     click.echo(cal.to_text())
+    for c in crossed:
+        click.echo(c.to_text())
     click.echo(f"wrote the fitted world ({cal.world.n_items} items, k={cal.world.k}) to {output}")
+    scored = ([("held-out", cal.held_out)] if cal.held_out is not None else []) + \
+        [(f"--check {c.name}", c.log_loss) for c in crossed]
+    for label, loss in scored:
+        if not loss.supported:
+            click.echo(f"warning: {label}: {loss.verdict}", err=True)
 
 
 @dataclass(frozen=True, slots=True)

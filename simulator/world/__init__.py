@@ -20,7 +20,14 @@ See docs/world.md.
 
 from simulator.errors import WorldError
 from simulator.rollout import Decision, DecisionLike, DistPolicyLike, PolicyLike
-from simulator.world.calibrate import Calibration, CalibrationRow, calibrate
+from simulator.world.calibrate import (
+    Calibration,
+    CalibrationRow,
+    CrossCheck,
+    LogLossCheck,
+    calibrate,
+    cross_check,
+)
 from simulator.world.config import WorldConfig
 from simulator.world.core import Observation, SessionState, StepOutcome, World
 from simulator.world.generate import LogRecorder, generate_log, slot_reward
@@ -49,10 +56,12 @@ __all__ = [
     "SCORES",
     "Calibration",
     "CalibrationRow",
+    "CrossCheck",
     "Decision",
     "DecisionLike",
     "DistPolicyLike",
     "EpsilonGreedyPolicy",
+    "LogLossCheck",
     "LogRecorder",
     "Observation",
     "PolicyLike",
@@ -68,6 +77,7 @@ __all__ = [
     "WorldParams",
     "WorldPolicy",
     "calibrate",
+    "cross_check",
     "decision_value",
     "exact_session_value",
     "first_decision_value",

@@ -9,6 +9,17 @@ non-uniform logging policy does not bias the fit toward its favourite items,
 with ridge penalties that keep rare items and features near the average.
 The fitted world draws shoppers from the log's distinct contexts (with their
 frequencies) and shows ``k = n_positions`` slots.
+
+The fit is checked two ways beyond the table. A seeded share of the log's
+sessions is held out: the world is fitted on the rest, and on the held-out
+impressions its binary log loss is compared, paired per impression and clustered
+by session, with two baselines fitted on the same part: one constant click rate
+and one click rate per position. The losses are unweighted: each impression
+scores the conditional click probability of the item shown there, which the
+logging policy's choice (a function of the context) does not bias. A world that
+does not beat the better baseline by more than 2 standard errors is not
+supported by the data. :func:`cross_check` does the same on another logger's
+log of the same catalog and compares predicted with logged click rates there.
 """
 
 from __future__ import annotations
@@ -33,7 +44,10 @@ from simulator.world.policies import UniformPolicy
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 logger = logging.getLogger(__name__)
-__all__ = ["Calibration", "CalibrationRow", "calibrate", "load_world", "save_world", "wilson"]
+__all__ = ["Baselines", "Calibration", "CalibrationRow", "CheckRow", "CrossCheck", "LogLossCheck",
+           "calibrate", "cross_check", "load_world", "predict_clicks", "save_world", "wilson"]
+_EPS = 1e-12
+_BASELINE_TEXT = {"constant": "one constant click rate", "position": "one click rate per position"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +84,94 @@ class CalibrationRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Calibration:
-    """A fitted world and its calibration table.
+class Baselines:
+    """The two models a calibrated world must beat, fitted on the same impressions as the world.
 
     Attributes:
-        world: the fitted world (click reward, one decision per session).
-        rows: the table: every position, then the most-shown items.
+        constant: click rate of all fitted impressions (unweighted).
+        by_position: click rate of the fitted impressions at each position (unweighted).
+    """
+
+    constant: float
+    by_position: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {"constant": self.constant, "by_position": list(self.by_position)}
+
+
+@dataclass(frozen=True, slots=True)
+class LogLossCheck:
+    """Mean binary log loss of the world and of the baselines on impressions not fitted.
+
+    Attributes:
+        n: impressions scored.
+        n_sessions: sessions they belong to (the clusters of the standard error).
+        world: mean log loss of the world's click probability (position bias times attraction).
+        constant: mean log loss of the constant-rate baseline.
+        position: mean log loss of the per-position baseline.
+        best_baseline: ``constant`` or ``position``, whichever has the lower loss here.
+        gain: the best baseline's loss minus the world's (positive: the world predicts better).
+        gain_se: standard error of ``gain``, paired per impression, clustered by session.
+        supported: ``gain > 2 * gain_se``: the data support the world over the best baseline.
+    """
+
+    n: int
+    n_sessions: int
+    world: float
+    constant: float
+    position: float
+    best_baseline: str
+    gain: float
+    gain_se: float
+    supported: bool
+
+    @property
+    def verdict(self) -> str:
+        """One sentence: whether the data support the world or only the best baseline."""
+        if self.supported:
+            return (f"the world beats {_BASELINE_TEXT[self.best_baseline]} by "
+                    f"{self.gain / self.gain_se:.1f} standard errors of log loss: the data support it.")
+        return (f"the world does not beat {_BASELINE_TEXT[self.best_baseline]} by more than 2 "
+                f"standard errors of log loss: the data cannot support more than "
+                f"{_BASELINE_TEXT[self.best_baseline]}.")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {"n": self.n, "n_sessions": self.n_sessions, "world": self.world,
+                "constant": self.constant, "position": self.position,
+                "best_baseline": self.best_baseline, "gain": self.gain, "gain_se": self.gain_se,
+                "supported": self.supported, "verdict": self.verdict}
+
+    def to_text(self) -> str:
+        """Losses and verdict for people."""
+        return "\n".join([
+            f"log loss on {self.n:,} impressions ({self.n_sessions:,} sessions): "
+            f"world {self.world:.5f}, constant {self.constant:.5f}, per position {self.position:.5f}",
+            f"gain over the {self.best_baseline} baseline: {self.gain:+.5f} (se {self.gain_se:.5f})",
+            f"verdict: {self.verdict}"])
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """A fitted world, its calibration table and its held-out check.
+
+    Attributes:
+        world: the fitted world (click reward, one decision per session), fitted on the
+            log's fit part (every session not held out).
+        rows: the table: every position, then the most-shown items, logged rates of the whole log.
         n_rows: logged impressions used.
         n_clicks: logged clicks.
+        baselines: the constant and per-position click rates of the fit part.
+        held_out: the log loss check on the held-out sessions, None when nothing was held out.
     """
 
     world: World
     rows: tuple[CalibrationRow, ...]
     n_rows: int
     n_clicks: int
+    baselines: Baselines
+    held_out: LogLossCheck | None
 
     @property
     def all_inside(self) -> bool:
@@ -91,9 +179,10 @@ class Calibration:
         return all(r.inside for r in self.rows)
 
     def to_json(self) -> dict[str, Any]:
-        """Plain-JSON form of the table (not the world)."""
-        return {"n_rows": self.n_rows, "n_clicks": self.n_clicks, "all_inside": self.all_inside,
-                "rows": [r.to_json() for r in self.rows]}
+        """Plain-JSON form of the table and the held-out check, if any (not the world)."""
+        out = {"n_rows": self.n_rows, "n_clicks": self.n_clicks, "all_inside": self.all_inside,
+               "rows": [r.to_json() for r in self.rows], "baselines": self.baselines.to_json()}
+        return out if self.held_out is None else out | {"held_out": self.held_out.to_json()}
 
     def to_text(self) -> str:
         """The table for people."""
@@ -104,6 +193,77 @@ class Calibration:
             lines.append(f"{r.kind:<9}{r.key:>5}{r.shown:>8}  {r.logged_rate:>8.4f}  "
                          f"[{r.logged_low:.4f}, {r.logged_high:.4f}]  {r.simulated_rate:>9.4f}  "
                          f"{'yes' if r.inside else 'NO'}")
+        if self.held_out is not None:
+            lines += ["held-out check (world fitted on the other sessions)", self.held_out.to_text()]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    """One line of a cross-policy check: a logged click rate against the world's prediction.
+
+    Attributes:
+        kind: ``overall`` or ``position``.
+        key: the position (0-based), -1 for ``overall``.
+        shown: logged impressions.
+        logged_rate: logged click rate (unweighted).
+        logged_low, logged_high: its 95% Wilson interval.
+        predicted_rate: mean of the world's click probability over the same impressions.
+        inside: the prediction lies inside the logged interval.
+    """
+
+    kind: str
+    key: int
+    shown: int
+    logged_rate: float
+    logged_low: float
+    logged_high: float
+    predicted_rate: float
+    inside: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {"kind": self.kind, "key": self.key, "shown": self.shown,
+                "logged_rate": self.logged_rate, "logged_low": self.logged_low,
+                "logged_high": self.logged_high, "predicted_rate": self.predicted_rate,
+                "inside": self.inside}
+
+
+@dataclass(frozen=True, slots=True)
+class CrossCheck:
+    """A calibrated world checked on another logger's log of the same catalog.
+
+    Attributes:
+        name: what was checked (a file name or a label).
+        rows: overall, then every position: the other log's click rates against the predictions
+            on its own impressions (its contexts and shown items, no simulation).
+        log_loss: the world's log loss on the other log against the baselines of the calibration.
+    """
+
+    name: str
+    rows: tuple[CheckRow, ...]
+    log_loss: LogLossCheck
+
+    @property
+    def all_inside(self) -> bool:
+        """Every prediction lies inside its logged interval."""
+        return all(r.inside for r in self.rows)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {"name": self.name, "all_inside": self.all_inside,
+                "rows": [r.to_json() for r in self.rows], "log_loss": self.log_loss.to_json()}
+
+    def to_text(self) -> str:
+        """The check for people."""
+        lines = [f"cross-policy check on {self.name}",
+                 f"{'kind':<9}{'key':>5}{'shown':>8}  {'logged':>8}  {'95% interval':<19}"
+                 f"{'predicted':>10}  inside"]
+        for r in self.rows:
+            lines.append(f"{r.kind:<9}{r.key:>5}{r.shown:>8}  {r.logged_rate:>8.4f}  "
+                         f"[{r.logged_low:.4f}, {r.logged_high:.4f}]  {r.predicted_rate:>9.4f}  "
+                         f"{'yes' if r.inside else 'NO'}")
+        lines.append(self.log_loss.to_text())
         return "\n".join(lines)
 
 
@@ -135,34 +295,161 @@ def _impressions(log: SlateLog) -> tuple[FloatArray, IntArray, IntArray, FloatAr
             1.0 / np.asarray(log.pscore_item).ravel(), k)
 
 
+def _impression_sessions(log: SlateLog) -> IntArray:
+    """The session of every impression, in the order of :func:`_impressions`."""
+    sessions = np.asarray(log.session_id, dtype=np.int64)
+    return sessions if log.position is not None else np.repeat(sessions, log.k)
+
+
+def _click_prob(exam: FloatArray, item_bias: FloatArray, item_weight: FloatArray, ctx: FloatArray,
+                item: IntArray, pos: IntArray) -> tuple[FloatArray, FloatArray]:
+    """The model: click probability ``exam[pos] * sigmoid(item_bias[item] + ctx @ item_weight[:, item])``.
+
+    Returns the click probability and the attraction (the sigmoid) of every impression.
+    """
+    z = item_bias[item] + np.einsum("md,dm->m", ctx, item_weight[:, item])
+    s = 1.0 / (1.0 + np.exp(-z))
+    return exam[pos] * s, s
+
+
+def predict_clicks(world: World, ctx: FloatArray, item: IntArray, pos: IntArray) -> FloatArray:
+    """Click probability of a calibrated world for impressions (context rows, item, position)."""
+    return _click_prob(world.position_bias, world.params.item_bias, world.params.item_weight,
+                       ctx, item, pos)[0]
+
+
+def _log_loss(q: FloatArray, click: FloatArray) -> FloatArray:
+    """Binary log loss of every impression under click probability ``q``."""
+    q = np.clip(q, _EPS, 1 - _EPS)
+    return -(click * np.log(q) + (1 - click) * np.log1p(-q))
+
+
+def _baselines(pos: IntArray, click: FloatArray, n_pos: int) -> Baselines:
+    shown = np.bincount(pos, minlength=n_pos)
+    clicks = np.bincount(pos, weights=click, minlength=n_pos)
+    by_pos = clicks / np.maximum(shown, 1)
+    return Baselines(float(click.mean()), tuple(float(r) for r in by_pos))
+
+
+def _score(world: World, baselines: Baselines, log: SlateLog) -> LogLossCheck:
+    """Log loss of the world and the baselines on ``log``, the gain's se clustered by session."""
+    ctx, item, pos, click, _, _ = _impressions(log)
+    sessions = _impression_sessions(log)
+    loss_world = _log_loss(predict_clicks(world, ctx, item, pos), click)
+    loss_const = _log_loss(np.full(click.shape, baselines.constant), click)
+    loss_pos = _log_loss(np.asarray(baselines.by_position)[pos], click)
+    best = "constant" if loss_const.mean() <= loss_pos.mean() else "position"
+    diff = (loss_const if best == "constant" else loss_pos) - loss_world
+    n = diff.size
+    gain = float(diff.mean())
+    _, cluster = np.unique(sessions, return_inverse=True)
+    n_clusters = int(cluster.max()) + 1
+    resid = np.bincount(cluster.ravel(), weights=diff - gain, minlength=n_clusters)
+    se = (float(np.sqrt(n_clusters / (n_clusters - 1) * np.sum(resid ** 2)) / n)
+          if n_clusters > 1 else float("inf"))
+    return LogLossCheck(int(n), n_clusters, float(loss_world.mean()), float(loss_const.mean()),
+                        float(loss_pos.mean()), best, gain, se, bool(gain > 2 * se))
+
+
+def _split(log: SlateLog, holdout: float, seed: int | None) -> tuple[SlateLog, SlateLog | None]:
+    """The fit part and the held-out part of ``log``: a seeded share ``holdout`` of its sessions."""
+    if holdout == 0:
+        return log, None
+    sessions = np.unique(np.asarray(log.session_id))
+    n_held = round(holdout * sessions.size)
+    if n_held < 1 or n_held >= sessions.size:
+        raise WorldError(f"holdout={holdout} holds out {n_held} of the log's {sessions.size} sessions; "
+                         f"use a log with more sessions, another holdout in (0, 1), or 0 to skip the "
+                         f"held-out check.")
+    held = np.random.default_rng(seed).permutation(sessions)[:n_held]
+    mask = np.isin(np.asarray(log.session_id), held)
+    return log.take(~mask), log.take(mask)
+
+
 def calibrate(log: SlateLog, *, ridge: float = 1.0, interaction_ridge: float = 20.0,
-              n_simulated: int = 300_000, seed: int | None = 0, top_items: int = 10) -> Calibration:
-    """Fit a world to ``log`` and tabulate logged against simulated click rates.
+              n_simulated: int = 300_000, seed: int | None = 0, top_items: int = 10,
+              holdout: float = 0.2) -> Calibration:
+    """Fit a world to ``log``, tabulate logged against simulated click rates, score held-out sessions.
+
+    The saved world is fitted on the fit part only: the sessions not held out
+    (all of them when ``holdout`` is 0). The table lists logged rates of the whole log.
 
     Args:
         log: a click log (one row per position, like the Open Bandit Dataset, or full slates).
         ridge: L2 penalty on item attractions (around their mean) and shared user effects.
         interaction_ridge: L2 penalty on the item-by-user-feature deviations.
         n_simulated: decisions simulated in the fitted world for the table.
-        seed: seed of the simulation and of the fitted world's generator.
+        seed: seed of the held-out split, the simulation and the fitted world's generator.
         top_items: how many of the most-shown items the table lists.
+        holdout: share of the log's sessions held out of the fit and scored, in [0, 1);
+            0 skips the held-out check.
 
     Returns:
-        The fitted world and its calibration table.
+        The fitted world, its calibration table and its held-out check.
     """
     if log.metadata.reward_type not in ("click", "custom"):
         raise WorldError(f"calibrate needs a click log, found reward_type "
                          f"{log.metadata.reward_type!r}.")
-    ctx, item, pos, click, weight, n_pos = _impressions(log)
-    if n_pos + 1 > log.n_items:
+    if not 0 <= holdout < 1:
+        raise WorldError(f"holdout must lie in [0, 1), found {holdout}; pass a share of sessions "
+                         f"such as 0.2, or 0 to skip the held-out check.")
+    if log.n_positions + 1 > log.n_items:
         raise WorldError(f"calibrate needs more items than positions + 1, found {log.n_items} items "
-                         f"and {n_pos} positions.")
+                         f"and {log.n_positions} positions.")
+    fit_log, held_log = _split(log, holdout, seed)
+    world = _fit(fit_log, ridge, interaction_ridge, seed)
+    _, _, f_pos, f_click, _, n_pos = _impressions(fit_log)
+    baselines = _baselines(f_pos, f_click, n_pos)
+    held = None if held_log is None else _score(world, baselines, held_log)
+    _, item, pos, click, weight, _ = _impressions(log)
+    rows = _table(world, item, pos, click, weight / weight.mean(), n_pos, n_simulated, seed, top_items)
+    return Calibration(world, rows, int(click.size), int(click.sum()), baselines, held)
+
+
+def cross_check(cal: Calibration, other: SlateLog, *, name: str = "the checked log") -> CrossCheck:
+    """Check a calibrated world on another logger's log of the same catalog.
+
+    Predictions use ``other``'s own impressions (its contexts and shown items),
+    not a simulation; the log losses use the baselines of ``cal`` (fitted on its fit part).
+    """
+    world = cal.world
+    problems = []
+    if other.metadata.reward_type not in ("click", "custom"):
+        problems.append(f"reward_type is {other.metadata.reward_type!r}, not click")
+    if other.n_items != world.n_items:
+        problems.append(f"it has {other.n_items} items, the world {world.n_items}")
+    if other.context.shape[1] != world.n_features:
+        problems.append(f"its context has {other.context.shape[1]} columns, the world's shoppers "
+                        f"{world.n_features}")
+    if other.n_positions != world.k:
+        problems.append(f"it has {other.n_positions} positions, the world {world.k}")
+    if problems:
+        raise WorldError(f"{name} does not match the calibrated log: {'; '.join(problems)}; check "
+                         f"against a click log of the same catalog, context columns and positions.")
+    ctx, item, pos, click, _, n_pos = _impressions(other)
+    q = predict_clicks(world, ctx, item, pos)
+    shown = np.concatenate([[click.size], np.bincount(pos, minlength=n_pos)])
+    clicks = np.concatenate([[click.sum()], np.bincount(pos, weights=click, minlength=n_pos)])
+    predicted = np.concatenate([[q.sum()], np.bincount(pos, weights=q, minlength=n_pos)])
+    rows = []
+    for j in range(n_pos + 1):
+        n = int(shown[j])
+        rate = float(clicks[j] / max(n, 1))
+        pred = float(predicted[j] / max(n, 1))
+        low, high = wilson(float(clicks[j]), n)
+        rows.append(CheckRow("overall" if j == 0 else "position", j - 1, n, rate, low, high, pred,
+                             bool(low <= pred <= high)))
+    return CrossCheck(name, tuple(rows), _score(world, cal.baselines, other))
+
+
+def _fit(log: SlateLog, ridge: float, interaction_ridge: float, seed: int | None) -> World:
+    """The world maximising the propensity-weighted, ridge-penalised likelihood of ``log``."""
+    ctx, item, pos, click, weight, n_pos = _impressions(log)
     weight = weight / weight.mean()
     m, d = ctx.shape
     n_items = log.n_items
     # distinct shoppers: the fitted world's profiles
-    profiles, inverse, counts = np.unique(ctx, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
+    profiles, _, counts = np.unique(ctx, axis=0, return_inverse=True, return_counts=True)
 
     onehot_t = sparse.csr_matrix((np.ones(m), (item, np.arange(m))), shape=(n_items, m))
 
@@ -175,10 +462,9 @@ def calibrate(log: SlateLog, *, ridge: float = 1.0, interaction_ridge: float = 2
 
     def loss(theta: FloatArray) -> tuple[float, FloatArray]:
         e, a, u, v = unpack(theta)
-        z = a[item] + ctx @ u + np.einsum("md,dm->m", ctx, v[:, item])
-        s = 1.0 / (1.0 + np.exp(-z))
-        q = np.clip(np.exp(e[pos]) * s, 1e-12, 1 - 1e-12)
-        nll = -float(np.sum(weight * (click * np.log(q) + (1 - click) * np.log1p(-q))))
+        q, s = _click_prob(np.exp(e), a, u[:, None] + v, ctx, item, pos)
+        q = np.clip(q, _EPS, 1 - _EPS)
+        nll = float(np.sum(weight * _log_loss(q, click)))
         g_q = -weight * (click / q - (1 - click) / (1 - q))
         g_e = np.bincount(pos, weights=g_q * q, minlength=n_pos)
         g_z = g_q * q * (1 - s)
@@ -233,9 +519,7 @@ def calibrate(log: SlateLog, *, ridge: float = 1.0, interaction_ridge: float = 2
         if cat_names.size > 1 else None
     if config is None:
         raise WorldError("calibrate needs a catalog with at least 2 categories.")
-    world = World(config, seed, params=params)
-    rows = _table(world, item, pos, click, weight, n_pos, n_simulated, seed, top_items)
-    return Calibration(world, rows, int(m), int(click.sum()))
+    return World(config, seed, params=params)
 
 
 def _table(world: World, item: IntArray, pos: IntArray, click: FloatArray, weight: FloatArray,
