@@ -7,11 +7,19 @@ logged decision the truth of each evaluated policy is computed exactly from
 the world's state, ``world.expected_reward_dist(state, action_dist)``. The
 truth of a policy is the mean over logged decisions: the same quantity the
 estimators estimate (expected slate reward per decision on the logged states).
+
+With ``compare.estimand = "session"`` the estimand is a policy's expected total
+reward of a whole session: the log keeps each decision's ``session_id`` and
+``step``, the session estimators (:func:`bandits.ope.estimate_sessions`) score each
+policy on it, and the truth is the policy's value per session in the world,
+``simulator.world.policy_value`` over ``compare.truth_sessions`` sessions of its own
+(Monte Carlo, with its standard error).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from bandits.exposure import ExposureReport, expected_exposure, position_weights, report_from_items
-from bandits.ope import estimate_all
+from bandits.ope import SESSION_ESTIMATORS, SessionEstimate, estimate_all, estimate_sessions
 from bandits.ope.recommend import recommend
 from bandits.policy import Feedback, make_policy
 from experiments.agents import WorldAgent
@@ -30,7 +38,7 @@ from experiments.online import train_online
 from experiments.worlds import build_world
 from simulator.logs import SlateLog, load_parquet
 from simulator.rollout import Step, rollout
-from simulator.world import LogRecorder, World, make_logging_policy
+from simulator.world import LogRecorder, World, make_logging_policy, policy_value
 
 FloatArray = npt.NDArray[np.float64]
 logger = logging.getLogger(__name__)
@@ -63,10 +71,15 @@ class Comparison:
         exposure: per policy label, its expected exposure on the logged decisions (its action
             distribution times the slot weights: the world's examination probabilities, or the
             DCG discount on a log), with merit when a world knows it.
+        estimand: ``"decision"`` or ``"session"``: what every estimate and truth in the table is.
+        truth_sessions: per session, the Monte Carlo sessions behind each policy's truth
+            (0 per decision, whose truth is exact on the logged decisions).
     """
 
     table: pd.DataFrame
     exposure: dict[str, ExposureReport]
+    estimand: str = "decision"
+    truth_sessions: int = 0
 
 
 class TruthRecorder(LogRecorder):
@@ -165,6 +178,8 @@ def compare_with_exposure(config: ExperimentConfig, *, n_bootstrap: int = 200, e
     agents = train_agents(config, engine, progress=progress)
     sample = log_with_truth(world, agents, config.compare.logging_policy, config.compare.log_sessions,
                             config.seeds[0])
+    if config.compare.estimand == "session":
+        return _compare_sessions(config, world, agents, sample, n_bootstrap)
     rows = []
     exposure = {}
     weights = np.asarray(world.position_bias, dtype=np.float64)
@@ -178,6 +193,45 @@ def compare_with_exposure(config: ExperimentConfig, *, n_bootstrap: int = 200, e
                                             world.catalog.category, weights, sample.log.n_rounds,
                                             merit=sample.merit)
     return Comparison(pd.DataFrame(rows), exposure)
+
+
+def score_sessions(log: SlateLog, action_dist: FloatArray, estimators: Sequence[str] | None = None, *,
+                   n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> list[SessionEstimate]:
+    """Each session estimator's estimate of the policy whose slot marginals on ``log`` are ``action_dist``.
+
+    ``estimators`` default to every one of ``bandits.ope.SESSION_ESTIMATORS``; the bootstrap
+    over sessions takes at least 2 replicates.
+    """
+    return estimate_sessions(log, action_dist, estimators=tuple(estimators or SESSION_ESTIMATORS),
+                             n_bootstrap=max(n_bootstrap, 2), level=level, seed=seed)
+
+
+def _compare_sessions(config: ExperimentConfig, world: World, agents: dict[str, WorldAgent],
+                      sample: ComparisonLog, n_bootstrap: int) -> Comparison:
+    """Per-session estimates of each agent on ``sample``'s log beside its Monte Carlo value per session.
+
+    Table rows: ``estimate``, ``low``, ``high``, ``stderr``, ``truth``, ``truth_stderr``,
+    ``covered`` (None when the estimate is not supported), ``ess_first``, ``ess_last``,
+    ``mean_weight``, ``supported``, ``n_sessions``, ``warnings``.
+    """
+    rows = []
+    exposure = {}
+    weights = np.asarray(world.position_bias, dtype=np.float64)
+    n_truth = config.compare.truth_sessions
+    for i, (label, agent) in enumerate(agents.items()):
+        truth = policy_value(world, agent.sampler(), n_truth, seed=config.seeds[0] + 11 + i).per_session
+        results = score_sessions(sample.log, sample.action_dist[label], config.compare.estimators,
+                                 n_bootstrap=n_bootstrap, seed=config.seeds[0])
+        rows += [{"policy": label, "estimator": est.estimator, "estimate": est.value, "low": est.low,
+                  "high": est.high, "stderr": est.stderr, "truth": truth.value, "truth_stderr": truth.stderr,
+                  "covered": bool(est.low <= truth.value <= est.high) if est.supported else None,
+                  "ess_first": est.ess_first, "ess_last": est.ess_last, "mean_weight": est.mean_weight,
+                  "supported": est.supported, "n_sessions": est.n_sessions, "warnings": list(est.warnings)}
+                 for est in results]
+        exposure[label] = report_from_items(expected_exposure(sample.action_dist[label], weights),
+                                            world.catalog.category, weights, sample.log.n_rounds,
+                                            merit=sample.merit)
+    return Comparison(pd.DataFrame(rows), exposure, "session", n_truth)
 
 
 def _rows(label: str, log: SlateLog, dist: FloatArray, results: list[Any],

@@ -18,6 +18,7 @@ Example (``experiments/configs/demo.toml``)::
     logging_policy = "softmax"   # a built-in world logging policy
     log_sessions = 3000
     estimators = ["ips", "snips", "dr"]
+    estimand = "decision"        # decision | session
 
     [[policies]]
     name = "linucb"
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bandits.ope import ESTIMATORS
+from bandits.ope import ESTIMANDS, ESTIMATORS, SESSION_ESTIMATORS
 from experiments.configs_schema import REWARDS, Checker, read_toml
 from experiments.trainers import RESERVED_PARAMS, Trainer, trainer_for, trainer_names
 from simulator.errors import ConfigError, ConfigProblem
@@ -84,12 +85,21 @@ class SimulateSpec:
 
 @dataclass(frozen=True, slots=True)
 class CompareSpec:
-    """Offline comparison: the logging policy, the log's size and the estimators."""
+    """Offline comparison: the logging policy, the log's size, the estimand and its estimators.
+
+    ``estimand`` is ``"decision"`` (expected reward of one decision summed over its
+    slots, on the logged decisions; estimators from ``bandits.ope.ESTIMATORS``) or
+    ``"session"`` (expected total reward of a whole session; estimators from
+    ``bandits.ope.SESSION_ESTIMATORS``, truth by Monte Carlo over ``truth_sessions``
+    sessions of each policy).
+    """
 
     logging_policy: str = "softmax"
     log_sessions: int = 3000
     estimators: tuple[str, ...] = ("ips", "snips", "dr")
     train_sessions: int = 1000
+    estimand: str = "decision"
+    truth_sessions: int = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,24 +176,28 @@ def parse_experiment_config(raw: dict[str, Any], source: str = "config",
     )
 
     cmp_raw = c.get(raw, "compare", dict, "", {})
-    c.keys(cmp_raw, ("logging_policy", "log_sessions", "estimators", "train_sessions"), "compare.")
-    est_raw = c.get(cmp_raw, "estimators", list, "compare.", ["ips", "snips", "dr"])
-    known = tuple(ESTIMATORS)
-    for i, e in enumerate(est_raw or []):
-        if e not in known:
-            c.fail(f"compare.estimators[{i}]", f"unknown estimator {e!r}; choose from {list(known)}")
-        elif e == "pi":
-            c.fail(f"compare.estimators[{i}]", "'pi' needs slates logged uniformly over the whole catalog, "
-                   "which no world log or log file here meets; remove it")
-        elif ESTIMATORS[e].slate and source_kind == "log" and path is not None and _per_position(path):
-            c.fail(f"compare.estimators[{i}]", f"{e!r} needs whole slates, but {path} has one row per "
-                   "position; remove it or use a per-position estimator")
+    c.keys(cmp_raw, ("logging_policy", "log_sessions", "estimators", "train_sessions", "estimand",
+                     "truth_sessions"), "compare.")
+    estimand = c.get(cmp_raw, "estimand", str, "compare.", "decision", choices=sorted(ESTIMANDS))
+    if estimand not in ESTIMANDS:
+        estimand = "decision"
+    if estimand == "session" and source_kind == "log":
+        c.fail("compare.estimand", "'session' needs a world to know the truth (data.source = 'world' or "
+               "'calibrated'); score a log's sessions with `slatewise ope LOG --estimand session`")
+    default_est = ["ips", "snips", "dr"] if estimand == "decision" else list(SESSION_ESTIMATORS)
+    est_raw = c.get(cmp_raw, "estimators", list, "compare.", default_est)
+    if estimand == "session":
+        _check_session_estimators(c, est_raw or [])
+    else:
+        _check_decision_estimators(c, est_raw or [], source_kind, path)
     compare = CompareSpec(
         logging_policy=c.get(cmp_raw, "logging_policy", str, "compare.", "softmax",
                              choices=LOGGING_POLICIES) or "softmax",
         log_sessions=c.get(cmp_raw, "log_sessions", int, "compare.", 3000, minimum=10),
         estimators=tuple(est_raw or ()),
         train_sessions=c.get(cmp_raw, "train_sessions", int, "compare.", 1000, minimum=1),
+        estimand=estimand,
+        truth_sessions=c.get(cmp_raw, "truth_sessions", int, "compare.", 20_000, minimum=2),
     )
 
     names = trainer_names()
@@ -217,6 +231,30 @@ def parse_experiment_config(raw: dict[str, Any], source: str = "config",
     c.raise_if_any(source)
     return ExperimentConfig(name=name or "experiment", data=data, policies=tuple(policies),
                             seeds=tuple(seeds), simulate=simulate, compare=compare, workers=workers or 0)
+
+
+def _check_decision_estimators(c: Checker, names: list[Any], source_kind: str | None,
+                               path: str | None) -> None:
+    """Per-decision estimators: known to ``bandits.ope.ESTIMATORS`` and usable on the configured data."""
+    known = tuple(ESTIMATORS)
+    for i, e in enumerate(names):
+        if e not in known:
+            c.fail(f"compare.estimators[{i}]", f"unknown estimator {e!r} for compare.estimand = 'decision'; "
+                   f"choose from {list(known)}")
+        elif e == "pi":
+            c.fail(f"compare.estimators[{i}]", "'pi' needs slates logged uniformly over the whole catalog, "
+                   "which no world log or log file here meets; remove it")
+        elif ESTIMATORS[e].slate and source_kind == "log" and path is not None and _per_position(path):
+            c.fail(f"compare.estimators[{i}]", f"{e!r} needs whole slates, but {path} has one row per "
+                   "position; remove it or use a per-position estimator")
+
+
+def _check_session_estimators(c: Checker, names: list[Any]) -> None:
+    """Per-session estimators: known to ``bandits.ope.SESSION_ESTIMATORS``."""
+    bad = [(i, e) for i, e in enumerate(names) if e not in SESSION_ESTIMATORS]
+    for i, e in bad:
+        c.fail(f"compare.estimators[{i}]", f"{e!r} is not an estimator of compare.estimand = 'session'; "
+               f"choose from {list(SESSION_ESTIMATORS)}")
 
 
 def _per_position(path: str) -> bool:

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from experiments.simulate import (
     value_table,
     write_metrics,
 )
+
+if TYPE_CHECKING:
+    from experiments.compare import Comparison
 
 logger = logging.getLogger(__name__)
 DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.toml"
@@ -53,11 +56,17 @@ def _training_section(report: Report, config: ExperimentConfig, simulate: bool, 
                         f"The budgets differ: bandits learn for {config.simulate.sessions:,} sessions in "
                         f"the online table but {config.compare.train_sessions:,} before the off-policy "
                         "comparison.")
-    sec.text.append(
-        "Units differ by design: the online table reports reward per session and per decision of each "
-        "policy's own sessions (Monte Carlo); the off-policy table reports reward per decision on the "
-        "logging policy's decisions, which is what an off-policy estimator estimates (a per-session "
-        "value would need the evaluated policy's own session lengths, which the log does not hold).")
+    if config.compare.estimand == "session":
+        sec.text.append(
+            "Both tables report reward per session: the online table of each policy's own held-out "
+            "sessions (Monte Carlo); the off-policy table estimates it from the logging policy's whole "
+            "sessions (estimand: per session).")
+    else:
+        sec.text.append(
+            "Units differ by design: the online table reports reward per session and per decision of each "
+            "policy's own sessions (Monte Carlo); the off-policy table reports reward per decision on the "
+            "logging policy's decisions (estimand: per decision), which is what a per-decision estimator "
+            "estimates; `compare.estimand = \"session\"` estimates the value per session instead.")
     sec.tables.append(("Training budget per table", pd.DataFrame(rows)))
     return [f"{r['policy']}: {r['online table'] if simulate else r['off-policy table']}" for r in rows]
 
@@ -240,10 +249,12 @@ def compare_section(report: Report, config: ExperimentConfig, *, engine: Engine 
     comparison = compare_with_exposure(config, engine=engine, progress=progress)
     table = comparison.table
     flags = disagreements(table)
+    if comparison.estimand == "session":
+        return _session_compare_section(report, config, comparison, flags, start)
     has_truth = bool(table["truth"].notna().any())
     unit = f"{config.data.reward} per decision"
     if has_truth:
-        sec = report.section(f"Off-policy evaluation against the truth ({unit})")
+        sec = report.section(f"Off-policy evaluation against the truth (estimand: per decision, {unit})")
         sec.text.append(
             f"A log of {config.compare.log_sessions:,} sessions was collected under the "
             f"`{config.compare.logging_policy}` logging policy with exact propensities. Each policy "
@@ -256,7 +267,7 @@ def compare_section(report: Report, config: ExperimentConfig, *, engine: Engine 
                             "estimator; the axes span the truths, estimates beyond them are drawn "
                             "at the edge as triangles", plots.estimate_vs_truth(table)))
     else:
-        sec = report.section(f"Off-policy evaluation on the log ({unit})")
+        sec = report.section(f"Off-policy evaluation on the log (estimand: per decision, {unit})")
         sec.text.append(
             f"Each policy learned from the first half of `{config.data.path}` and is estimated off-policy "
             "on the second half. A log from outside a world has no known truth: read the intervals and "
@@ -270,8 +281,8 @@ def compare_section(report: Report, config: ExperimentConfig, *, engine: Engine 
     sec.warnings += [f"{r['policy']} / {r['estimator']}: {w}" for r in table.to_dict("records")
                      for w in r["warnings"]]
     sec.warnings += flags
-    out: dict[str, Any] = {"seconds": round(time.perf_counter() - start, 2), "disagreements": flags,
-                           "unit": unit, "policies": {}}
+    out: dict[str, Any] = {"seconds": round(time.perf_counter() - start, 2), "estimand": "decision",
+                           "disagreements": flags, "unit": unit, "policies": {}}
     keys = ("estimate", "low", "high", "covered", "ess", "n_weights", "max_weight", "mean_weight", "warnings",
             "recommended")
     for policy, group in table.groupby("policy", sort=False):
@@ -285,6 +296,65 @@ def compare_section(report: Report, config: ExperimentConfig, *, engine: Engine 
         }
     out["warnings"] = list(sec.warnings)
     out["exposure"] = _compare_exposure(report, comparison.exposure, has_truth)
+    return out
+
+
+def _session_display(table: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """The per-session table a person reads: intervals, truth with its standard error, coverage, ESS."""
+    recs = table.to_dict("records")
+    return pd.DataFrame({
+        "policy": table["policy"], "estimator": table["estimator"],
+        f"estimate, {unit} (95% interval)": [format_interval(r["estimate"], r["low"], r["high"])
+                                             if r["supported"] else "not supported" for r in recs],
+        f"truth, {unit} (± standard error)": [f"{r['truth']:.4g} ± {r['truth_stderr']:.2g}" for r in recs],
+        "covered": ["yes" if r["covered"] else "NO" if r["covered"] is False else "–" for r in recs],
+        "ESS first / whole session (of sessions)": [
+            f"{r['ess_first']:,.0f} / {r['ess_last']:,.0f} of {r['n_sessions']:,}" for r in recs],
+        "mean session weight": [f"{r['mean_weight']:.3f}" for r in recs],
+        "warnings": [len(r["warnings"]) for r in recs],
+    })
+
+
+def _session_compare_section(report: Report, config: ExperimentConfig, comparison: Comparison,
+                             flags: list[str], start: float) -> dict[str, Any]:
+    """The off-policy section per session (``compare.estimand = "session"``); its summary."""
+    table = comparison.table
+    unit = f"{config.data.reward} per session"
+    sec = report.section(f"Off-policy evaluation against the truth (estimand: per session, {unit})")
+    sec.text.append(
+        f"A log of {config.compare.log_sessions:,} whole sessions was collected under the "
+        f"`{config.compare.logging_policy}` logging policy with exact propensities. Each policy "
+        "(trained as 'How each policy was trained' says, then frozen) is estimated off-policy on it, in "
+        f"{unit}: the expected total reward of a shopper's whole session, where each decision changes "
+        "what the shopper does next. The estimators weight each decision by the product of the "
+        "whole-slate ratios of its session so far, with intervals from a bootstrap over sessions. The "
+        f"truth is the policy's value per session in the world: the mean of {comparison.truth_sessions:,} "
+        "sessions it plays itself (Monte Carlo), with its standard error.")
+    sec.tables.append((f"Estimate, 95% interval and truth ({unit})", _session_display(table, unit)))
+    sec.figures.append(("ope_vs_truth", "Off-policy estimates per session against the truth, one panel per "
+                        "estimator; the axes span the truths, estimates beyond them are drawn at the edge "
+                        "as triangles", plots.estimate_vs_truth(table)))
+    seen: set[tuple[str, str]] = set()
+    for r in table.to_dict("records"):
+        for w in r["warnings"]:
+            if (r["policy"], w) not in seen:
+                seen.add((r["policy"], w))
+                sec.warnings.append(f"{r['policy']}: {w}")
+    sec.warnings += flags
+    out: dict[str, Any] = {"seconds": round(time.perf_counter() - start, 2), "estimand": "session",
+                           "disagreements": flags, "unit": unit,
+                           "truth_kind": "Monte Carlo value per session (simulator.world.policy_value)",
+                           "truth_sessions": comparison.truth_sessions, "policies": {}}
+    keys = ("estimate", "low", "high", "stderr", "covered", "ess_first", "ess_last", "mean_weight",
+            "supported", "n_sessions", "warnings")
+    for policy, group in table.groupby("policy", sort=False):
+        first = group.iloc[0]
+        out["policies"][str(policy)] = {
+            "truth": float(first["truth"]), "truth_stderr": float(first["truth_stderr"]),
+            "estimates": {str(r["estimator"]): {k: r[k] for k in keys} for r in group.to_dict("records")},
+        }
+    out["warnings"] = list(sec.warnings)
+    out["exposure"] = _compare_exposure(report, comparison.exposure, True)
     return out
 
 

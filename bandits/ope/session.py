@@ -39,6 +39,7 @@ import scipy.sparse as sp
 
 from bandits.ope._data import FloatArray, IntArray, check_action_dist
 from bandits.ope.intervals import Part, Terms, percentile_interval, replicate_values
+from bandits.ope.slate_inputs import policy_slate_pscores
 from simulator.errors import OPEError
 from simulator.logs import SlateLog
 
@@ -206,19 +207,6 @@ def _ess(w: FloatArray) -> float:
     return float(w.sum() ** 2 / sq) if sq > 0 else 0.0
 
 
-def slate_probability(log: SlateLog, action_dist: FloatArray) -> tuple[FloatArray, bool]:
-    """Evaluation probability of each logged slate from slot marginals, (n,), and whether exact.
-
-    The product of the slot marginals of the logged items: exact for deterministic
-    policies (marginals 0 or 1) and for policies that fill slots independently.
-    """
-    k = log.k
-    rows = np.arange(log.n_rounds)[:, None]
-    p = action_dist[rows, np.asarray(log.slate), np.arange(k)[None, :]]
-    deterministic = bool(np.all((action_dist == 0) | (action_dist == 1)))
-    return np.asarray(p.prod(axis=1), dtype=np.float64), deterministic
-
-
 def estimate_sessions(log: SlateLog, action_dist: Any, *, eval_pscore: Any = None,
                       estimators: Sequence[str] = SESSION_ESTIMATORS, n_bootstrap: int = 200,
                       level: float = 0.95, seed: int = 0,
@@ -229,8 +217,8 @@ def estimate_sessions(log: SlateLog, action_dist: Any, *, eval_pscore: Any = Non
     Args:
         log: whole-slate log (one row per decision) with ``session_id`` and ``step``.
         action_dist: (n, n_items, k) evaluation-policy slot marginals at each logged decision.
-        eval_pscore: (n,) evaluation probability of each logged whole slate (default: the
-            product of slot marginals, see :func:`slate_probability`).
+        eval_pscore: (n,) evaluation probability of each logged whole slate (default: built
+            from the slot marginals, see :func:`bandits.ope.slate_inputs.policy_slate_pscores`).
         estimators: names from :data:`SESSION_ESTIMATORS`.
         n_bootstrap: replicates of the bootstrap over sessions.
         level: confidence level.
@@ -253,10 +241,11 @@ def estimate_sessions(log: SlateLog, action_dist: Any, *, eval_pscore: Any = Non
     dist = check_action_dist(action_dist, n, log.n_items, log.n_positions)
     notes: list[str] = []
     if eval_pscore is None:
-        pi_slate, exact = slate_probability(log, dist)
+        pi_slate, _, exact = policy_slate_pscores(dist, log.slate)
         if not exact:
-            notes.append("the evaluation policy's slate probabilities are products of its slot marginals: "
-                         "exact only if it fills slots independently (pass eval_pscore otherwise)")
+            notes.append("the evaluation policy's slate probabilities are built from its slot marginals "
+                         "(each slot renormalised over the items not yet shown): exact only for "
+                         "deterministic and uniform policies (pass eval_pscore otherwise)")
     else:
         pi_slate = np.asarray(eval_pscore, dtype=np.float64)
         if pi_slate.shape != (n,) or not np.isfinite(pi_slate).all() or (pi_slate < 0).any() \

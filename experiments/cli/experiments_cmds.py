@@ -71,7 +71,9 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
         _print_exposure(sim.get("exposure", {}), "held-out sessions")
     cmp_ = summary.get("compare")
     if cmp_:
-        click.echo(f"\n{'policy':<20} {'estimator':<12} {'estimate':>10} {'95% interval':>24} {'truth':>10}")
+        per = "per session" if cmp_.get("estimand") == "session" else "per decision"
+        click.echo(f"\noff-policy estimates, estimand: {per} ({cmp_['unit']})")
+        click.echo(f"{'policy':<20} {'estimator':<12} {'estimate':>10} {'95% interval':>24} {'truth':>10}")
         for name, v in cmp_["policies"].items():
             for est, e in v["estimates"].items():
                 truth = "—" if v["truth"] is None else f"{v['truth']:.3f}"

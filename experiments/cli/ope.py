@@ -130,14 +130,14 @@ def _estimate_partitioned(folder: Path, specs: tuple[str, ...], n_bootstrap: int
         rows = [r.to_dict() for r in results]
         entries.append({"policy": spec, "n_rounds": results[0].n, "estimates": rows})
     if as_json:
-        emit_json({"log": str(folder), "partitions": len(files), "engine": engine,
+        emit_json({"log": str(folder), "estimand": "decision", "partitions": len(files), "engine": engine,
                    "n_rounds": entries[0]["n_rounds"], "level": level, "policies": entries})
         return
     for i, entry in enumerate(entries):
         if i:
             click.echo()
         click.echo(f"{entry['policy']} on {len(files)} partitions of {folder} ({entry['n_rounds']:,} "
-                   f"decisions, engine {engine}, {level:.0%} intervals)\n")
+                   f"decisions, engine {engine}, {level:.0%} intervals, value per decision)\n")
         click.echo(_estimate_table([r | {"warnings": []} for r in entry["estimates"]]))
 
 
@@ -270,7 +270,8 @@ def _session_estimator_list(estimators: str | None) -> list[str] | None:
 def _estimate_sessions(log_file: Path, specs: tuple[str, ...], policies: list[SlatePolicy], test: SlateLog,
                        trained_on: int, names: list[str] | None, n_bootstrap: int, level: float, seed: int,
                        as_json: bool) -> None:
-    from bandits.ope import SESSION_ESTIMATORS, OPEError, estimate_sessions
+    from bandits.ope import OPEError
+    from experiments.compare import score_sessions
 
     entries = []
     with Stages(list(specs), show_progress(as_json), desc="ope") as stage:
@@ -278,8 +279,7 @@ def _estimate_sessions(log_file: Path, specs: tuple[str, ...], policies: list[Sl
             stage.next()
             try:
                 dist = policy.action_dist(test.context)
-                results = estimate_sessions(test, dist, estimators=names or SESSION_ESTIMATORS,
-                                            n_bootstrap=max(n_bootstrap, 2), level=level, seed=seed)
+                results = score_sessions(test, dist, names, n_bootstrap=n_bootstrap, level=level, seed=seed)
             except (OPEError, PolicyError) as err:
                 raise click.ClickException(f"{spec}: {err}") from None
             entries.append((spec, results))

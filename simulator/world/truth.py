@@ -15,7 +15,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from simulator.errors import WorldError
-from simulator.rollout import DistPolicyLike, PolicyLike, Step, rollout
+from simulator.rollout import DistPolicyLike, PolicyAgent, PolicyLike, Step, rollout
 from simulator.world.core import SessionState, World
 from simulator.world.policies import SCORES, EpsilonGreedyPolicy, WorldPolicy
 
@@ -95,13 +95,14 @@ class PolicyValue:
                 "session_length": self.session_length.to_json()}
 
 
-def decision_value(world: World, policy: WorldPolicy | PolicyLike, state: SessionState,
+def decision_value(world: World, policy: WorldPolicy | PolicyLike | PolicyAgent, state: SessionState,
                    rng: np.random.Generator | None = None, n_draws: int = 200) -> tuple[FloatArray, bool]:
     """Expected reward of ``policy``'s decision in each session of ``state``.
 
     Exact (from the per-slot action distribution: the reward is linear in it under
     the position-based model) for built-in policies and policies with
-    ``action_dist``; otherwise the mean over ``n_draws`` calls of ``select``.
+    ``action_dist``; otherwise the mean over ``n_draws`` calls of ``select``. A
+    :class:`~simulator.rollout.PolicyAgent` is its policy seeing the agent's context.
 
     Returns:
         ``(values (n,), exact)``.
@@ -109,6 +110,8 @@ def decision_value(world: World, policy: WorldPolicy | PolicyLike, state: Sessio
     if isinstance(policy, WorldPolicy):
         return world.expected_reward_dist(state, policy.action_dist(world, state)), True
     ctx, elig, req = world.context(state), world.eligible(state), world.required(state)
+    if isinstance(policy, PolicyAgent):
+        ctx, policy = policy.context(world, state), policy.policy
     if isinstance(policy, DistPolicyLike):
         dist = np.asarray(policy.action_dist(ctx, eligible=elig, required=req), dtype=np.float64)
         return world.expected_reward_dist(state, dist), True
@@ -147,8 +150,9 @@ def initial_states(world: World) -> tuple[SessionState, FloatArray] | None:
     return state, weight
 
 
-def first_decision_value(world: World, policy: WorldPolicy | PolicyLike, *, n_states: int = 20_000,
-                         seed: int | None = 0, confidence: float = 0.95) -> ValueEstimate:
+def first_decision_value(world: World, policy: WorldPolicy | PolicyLike | PolicyAgent, *,
+                         n_states: int = 20_000, seed: int | None = 0,
+                         confidence: float = 0.95) -> ValueEstimate:
     """Expected reward of the first decision of a fresh session.
 
     Exact (enumerating profiles x anchors) when the shopper population is finite
@@ -169,7 +173,7 @@ def first_decision_value(world: World, policy: WorldPolicy | PolicyLike, *, n_st
     return ValueEstimate.from_samples(values, confidence)
 
 
-def policy_value(world: World, policy: WorldPolicy | PolicyLike, n_sessions: int = 10_000,
+def policy_value(world: World, policy: WorldPolicy | PolicyLike | PolicyAgent, n_sessions: int = 10_000,
                  seed: int | None = 0, confidence: float = 0.95,
                  n_first_states: int = 20_000) -> PolicyValue:
     """The value of ``policy`` per decision and per session.
@@ -207,7 +211,7 @@ def policy_value(world: World, policy: WorldPolicy | PolicyLike, n_sessions: int
     )
 
 
-def exact_session_value(world: World, policy: WorldPolicy | PolicyLike,
+def exact_session_value(world: World, policy: WorldPolicy | PolicyLike | PolicyAgent,
                         max_states: int = 1_000_000) -> ValueEstimate | None:
     """Exact expected total reward of a session, when it can be enumerated.
 
