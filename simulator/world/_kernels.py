@@ -40,17 +40,16 @@ def _sigmoid(x: float) -> float:
 
 
 @njit(cache=True, inline="always")
-def _relation(items: np.ndarray, complement: np.ndarray, anchor: int, item: int) -> tuple[bool, bool]:
-    """(cross-sell, up-sell) of ``item`` for a session looking at ``anchor``.
+def _relation(complement: np.ndarray, anchor_category: int, anchor_price: float, category: int,
+              price: float) -> tuple[bool, bool]:
+    """(cross-sell, up-sell) of an item of ``category`` and ``price`` for a session looking at an anchor.
 
     A cross-sell is an item of a category complementary to the anchor's; an
     up-sell an item of the anchor's own category that costs more. An item can
     be both when a category complements itself; its bonus is then the cross-sell's.
+    Scalars in, so the loops over the catalog that call it stay vectorisable.
     """
-    ca, ci = items[anchor].category, items[item].category
-    cross = complement[ca, ci]
-    up = ci == ca and items[item].price > items[anchor].price
-    return cross, up
+    return complement[anchor_category, category], category == anchor_category and price > anchor_price
 
 
 @njit(cache=True, inline="always")
@@ -86,17 +85,15 @@ def _abandon(rule: Any, step: int, relevance: float, overprice: float, patience:
                     + rule.overprice_weight * overprice - patience)
 
 
-@njit(cache=True)
-def _slot(items: np.ndarray, weight_t: np.ndarray, complement: np.ndarray, rule: Any,
-          shopper: np.ndarray, price_sens: float, anchor: int,
-          item: int) -> tuple[float, float, float, bool, bool]:
-    """(attraction, purchase probability, log price jump over the anchor, cross, up) of one shown item."""
-    ca, ci = items[anchor].category, items[item].category  # _relation's rule, spelled out: a hot loop
-    cross = complement[ca, ci]
-    up = ci == ca and items[item].price > items[anchor].price
+@njit(cache=True, inline="always")
+def _slot(items: np.ndarray, category: np.ndarray, price: np.ndarray, weight_t: np.ndarray,
+          complement: np.ndarray, rule: Any, shopper: np.ndarray, row: int, price_sens: float,
+          anchor: int, item: int) -> tuple[float, float, float, bool, bool]:
+    """(attraction, purchase probability, log price jump, cross, up) of ``item`` for shopper ``row``."""
+    cross, up = _relation(complement, category[anchor], price[anchor], category[item], price[item])
     dot = 0.0
-    for f in range(shopper.shape[0]):
-        dot += shopper[f] * weight_t[item, f]
+    for f in range(shopper.shape[1]):
+        dot += shopper[row, f] * weight_t[item, f]
     it = items[item]
     attraction = _sigmoid(it.bias + dot + _bonus(rule, cross, up))
     buy = _buy(rule, price_sens, it.rel_log_price)
@@ -105,30 +102,28 @@ def _slot(items: np.ndarray, weight_t: np.ndarray, complement: np.ndarray, rule:
 
 
 @njit(cache=True)
-def _eligible_row(items: np.ndarray, complement: np.ndarray, rule: Any, k: int, anchor: int,
-                  cart: np.ndarray, out: np.ndarray) -> None:
+def _eligible_row(category: np.ndarray, price: np.ndarray, complement: np.ndarray, candidates_only: bool,
+                  k: int, anchor: int, cart: np.ndarray, in_cart: int, out: np.ndarray) -> None:
     """The items a slate may show to one session, into ``out`` (N,) bool.
 
     Not in the cart, not the anchor; a cart too full to leave ``k`` items lets
     its items back; with ``candidates_only`` only cross-sells and up-sells, when
-    at least ``k`` of them are left.
+    at least ``k`` of them are left. ``in_cart`` is the number of items in ``cart``.
     """
     n_items = cart.shape[0]
-    in_cart = 0
-    for i in range(n_items):
-        in_cart += cart[i]
     full = n_items - 1 - (in_cart - cart[anchor]) < k
     for i in range(n_items):
         out[i] = (full or not cart[i]) and i != anchor
-    if rule.candidates_only:
+    if candidates_only:
+        ca, pa = category[anchor], price[anchor]
         n_cand = 0
         for i in range(n_items):
-            cross, up = _relation(items, complement, anchor, i)
+            cross, up = _relation(complement, ca, pa, category[i], price[i])
             if out[i] and (cross or up):
                 n_cand += 1
         if n_cand >= k:
             for i in range(n_items):
-                cross, up = _relation(items, complement, anchor, i)
+                cross, up = _relation(complement, ca, pa, category[i], price[i])
                 out[i] = out[i] and (cross or up)
 
 
@@ -194,9 +189,9 @@ def first_bad_slate(slate: np.ndarray, n_items: int, alive: np.ndarray) -> tuple
 # ---------------------------------------------------------------------------- what the shopper sees
 @njit(cache=True)
 def observe(shopper: np.ndarray, anchor: np.ndarray, cart: np.ndarray, cart_value: np.ndarray,
-            step: np.ndarray, items: np.ndarray, complement: np.ndarray, rules: np.ndarray, k: int,
-            low: np.ndarray, high: np.ndarray, out_context: np.ndarray, out_eligible: np.ndarray,
-            out_required: np.ndarray) -> None:
+            step: np.ndarray, items: np.ndarray, category: np.ndarray, price: np.ndarray,
+            complement: np.ndarray, rules: np.ndarray, k: int, low: np.ndarray, high: np.ndarray,
+            out_context: np.ndarray, out_eligible: np.ndarray, out_required: np.ndarray) -> None:
     """Contexts (n, d) clipped to ``[low, high]``, eligible items (n, N), required items (n, N).
 
     Context columns: shopper features, anchor category one-hot, standardised
@@ -205,6 +200,8 @@ def observe(shopper: np.ndarray, anchor: np.ndarray, cart: np.ndarray, cart_valu
     require a cross-sell.
     """
     rule = rules[0]
+    max_steps, candidates_only = rule.max_steps, rule.candidates_only
+    require_cross_sell = rule.require_cross_sell
     n, n_items = cart.shape
     n_feat = shopper.shape[1]
     n_cat = complement.shape[0]
@@ -214,42 +211,41 @@ def observe(shopper: np.ndarray, anchor: np.ndarray, cart: np.ndarray, cart_valu
         ctx[:] = 0.0
         for f in range(n_feat):
             ctx[f] = shopper[r, f]
-        ctx[n_feat + items[a].category] = 1.0
+        ctx[n_feat + category[a]] = 1.0
         ctx[n_feat + n_cat] = items[a].price_z
         in_cart = 0
         for i in range(n_items):
             in_cart += cart[r, i]
-        ctx[n_feat + n_cat + 1] = in_cart / (k * rule.max_steps)
+        ctx[n_feat + n_cat + 1] = in_cart / (k * max_steps)
         ctx[n_feat + n_cat + 2] = math.log1p(cart_value[r])
-        ctx[n_feat + n_cat + 3] = step[r] / rule.max_steps
+        ctx[n_feat + n_cat + 3] = step[r] / max_steps
         for c in range(ctx.shape[0]):
             ctx[c] = min(max(ctx[c], low[c]), high[c])
         elig = out_eligible[r]
-        _eligible_row(items, complement, rule, k, a, cart[r], elig)
-        if rule.require_cross_sell:
-            ca = items[a].category
+        _eligible_row(category, price, complement, candidates_only, k, a, cart[r], in_cart, elig)
+        if require_cross_sell:
+            ca = category[a]
             for i in range(n_items):
-                out_required[r, i] = elig[i] and complement[ca, items[i].category]
+                out_required[r, i] = elig[i] and complement[ca, category[i]]
 
 
 @njit(cache=True)
-def relations(anchor: np.ndarray, items: np.ndarray, complement: np.ndarray, out_cross: np.ndarray,
-              out_up: np.ndarray) -> None:
+def relations(anchor: np.ndarray, category: np.ndarray, price: np.ndarray, complement: np.ndarray,
+              out_cross: np.ndarray, out_up: np.ndarray) -> None:
     """Cross-sells (n, N) and up-sells (n, N) of every session's anchor."""
     n, n_items = out_cross.shape
-    for r in range(n):  # the rule of _relation, spelled out so the item loop stays tight
+    for r in range(n):
         a = anchor[r]
-        ca, price_a = items[a].category, items[a].price
+        ca, price_a = category[a], price[a]
         for i in range(n_items):
-            ci = items[i].category
-            out_cross[r, i] = complement[ca, ci]
-            out_up[r, i] = ci == ca and items[i].price > price_a
+            out_cross[r, i], out_up[r, i] = _relation(complement, ca, price_a, category[i], price[i])
 
 
 # ---------------------------------------------------------------------------- truth
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def item_logits(rows: np.ndarray, shopper: np.ndarray, anchor: np.ndarray, weight: np.ndarray,
-                items: np.ndarray, bias: np.ndarray, base_bonus: np.ndarray, members: np.ndarray,
+                category: np.ndarray, price: np.ndarray, bias: np.ndarray, base_bonus: np.ndarray,
+                members: np.ndarray,
                 starts: np.ndarray, complement: np.ndarray, rules: np.ndarray, out: np.ndarray) -> None:
     """``out[j, i]`` = minus the attraction logit of item ``i`` for session ``rows[j]``.
 
@@ -266,7 +262,7 @@ def item_logits(rows: np.ndarray, shopper: np.ndarray, anchor: np.ndarray, weigh
     for j in range(rows.shape[0]):
         r = rows[j]
         a = anchor[r]
-        ca = items[a].category
+        ca = category[a]
         bonus = base_bonus[ca]
         for i in range(n_items):
             logit[i] = bias[i] + bonus[i]
@@ -276,10 +272,10 @@ def item_logits(rows: np.ndarray, shopper: np.ndarray, anchor: np.ndarray, weigh
             for i in range(n_items):
                 logit[i] += x * w[i]
         if not complement[ca, ca]:  # same-category items dearer than the anchor are up-sells
-            price_a = items[a].price
+            price_a = price[a]
             for m in range(starts[ca], starts[ca + 1]):
                 i = members[m]
-                if items[i].price > price_a:
+                if price[i] > price_a:
                     logit[i] += up_extra
         o = out[j]
         for i in range(n_items):
@@ -288,7 +284,7 @@ def item_logits(rows: np.ndarray, shopper: np.ndarray, anchor: np.ndarray, weigh
 
 @njit(cache=True)
 def item_values(rows: np.ndarray, profile: np.ndarray, price_sens: np.ndarray, profile_price_sens: np.ndarray,
-                profile_click_value: np.ndarray, items: np.ndarray, rules: np.ndarray,
+                profile_click_value: np.ndarray, items: np.ndarray, price: np.ndarray, rules: np.ndarray,
                 exp_neg_logit: np.ndarray, out_attraction: np.ndarray, out_value: np.ndarray) -> None:
     """Attraction and value (attraction x expected reward of a click) of every item, (m, N) each.
 
@@ -307,9 +303,8 @@ def item_values(rows: np.ndarray, profile: np.ndarray, price_sens: np.ndarray, p
             if own:
                 out_value[j, i] = profile_click_value[p, i] * at
             else:
-                it = items[i]
-                buy = _buy(rule, price_sens[r], it.rel_log_price)
-                out_value[j, i] = _click_value(rule, buy, it.price) * at
+                buy = _buy(rule, price_sens[r], items[i].rel_log_price)
+                out_value[j, i] = _click_value(rule, buy, price[i]) * at
 
 
 @njit(cache=True)
@@ -376,8 +371,9 @@ def best_slates(rows: np.ndarray, value: np.ndarray, score: np.ndarray, eligible
 
 @njit(cache=True)
 def slate_terms(slate: np.ndarray, shopper: np.ndarray, price_sens: np.ndarray, patience: np.ndarray,
-                anchor: np.ndarray, step: np.ndarray, items: np.ndarray, weight_t: np.ndarray,
-                complement: np.ndarray, rules: np.ndarray, exam: np.ndarray, out_click: np.ndarray,
+                anchor: np.ndarray, step: np.ndarray, items: np.ndarray, category: np.ndarray,
+                price: np.ndarray, weight_t: np.ndarray, complement: np.ndarray, rules: np.ndarray,
+                exam: np.ndarray, out_click: np.ndarray,
                 out_purchase: np.ndarray, out_abandon: np.ndarray, out_expected: np.ndarray) -> None:
     """Outcome probabilities of showing ``slate`` (n, k).
 
@@ -394,11 +390,12 @@ def slate_terms(slate: np.ndarray, shopper: np.ndarray, price_sens: np.ndarray, 
         relevance, overprice, expected = 0.0, 0.0, 0.0
         for j in range(k):
             item = slate[r, j]
-            at, buy, jump, _, _ = _slot(items, weight_t, complement, rule, shopper[r], price_sens[r], a, item)
+            at, buy, jump, _, _ = _slot(items, category, price, weight_t, complement, rule, shopper, r,
+                                        price_sens[r], a, item)
             click = exam[j] * at
             out_click[r, j] = click
             out_purchase[r, j] = click * buy
-            expected += at * _click_value(rule, buy, items[item].price) * exam[j]
+            expected += at * _click_value(rule, buy, price[item]) * exam[j]
             relevance += at * exam[j]
             overprice += jump * exam[j]
         out_abandon[r] = _abandon(rule, step[r], relevance / exam_sum, overprice / exam_sum, patience[r])
@@ -409,9 +406,9 @@ def slate_terms(slate: np.ndarray, shopper: np.ndarray, price_sens: np.ndarray, 
 @njit(cache=True)
 def step_sessions(slate: np.ndarray, u: np.ndarray, shopper: np.ndarray, price_sens: np.ndarray,
                   patience: np.ndarray, anchor: np.ndarray, cart: np.ndarray, cart_value: np.ndarray,
-                  step: np.ndarray, alive: np.ndarray, items: np.ndarray, weight_t: np.ndarray,
-                  complement: np.ndarray, rules: np.ndarray, exam: np.ndarray, slots: np.ndarray,
-                  ends: np.ndarray) -> None:
+                  step: np.ndarray, alive: np.ndarray, items: np.ndarray, category: np.ndarray,
+                  price: np.ndarray, weight_t: np.ndarray, complement: np.ndarray, rules: np.ndarray,
+                  exam: np.ndarray, slots: np.ndarray, ends: np.ndarray) -> None:
     """One step of every session, in place on ``anchor``, ``cart``, ``cart_value``, ``step``, ``alive``.
 
     ``u`` (n, 2k + 2): per slot the click uniforms, then the purchase
@@ -434,10 +431,10 @@ def step_sessions(slate: np.ndarray, u: np.ndarray, shopper: np.ndarray, price_s
         revenue_sum, reward = 0.0, 0.0
         for j in range(k):
             item = slate[r, j]
-            at, buy, jump, cross, up = _slot(items, weight_t, complement, rule, shopper[r], price_sens[r], a,
-                                             item)
-            price = items[item].price
-            expected += at * _click_value(rule, buy, price) * exam[j]
+            at, buy, jump, cross, up = _slot(items, category, price, weight_t, complement, rule, shopper, r,
+                                             price_sens[r], a, item)
+            item_price = price[item]
+            expected += at * _click_value(rule, buy, item_price) * exam[j]
             relevance += at * exam[j]
             overprice += jump * exam[j]
             click = live and u[r, j] < exam[j] * at
@@ -447,7 +444,7 @@ def step_sessions(slate: np.ndarray, u: np.ndarray, shopper: np.ndarray, price_s
             s.up_sell = up
             s.click = 1.0 if click else 0.0
             s.purchase = 1.0 if purchase else 0.0
-            rev = price if purchase else 0.0
+            rev = item_price if purchase else 0.0
             s.revenue = rev
             revenue_sum += rev
             if rule.reward_code == 0:

@@ -372,7 +372,8 @@ class World:
         required = np.zeros((n, self.n_items), dtype=np.bool_) if self._require else _NO_REQUIRED
         t = self._tables
         _kernels.observe(state.shopper, state.anchor, state.cart, state.cart_value, state.step, t.items,
-                         t.complement, t.rules, self.k, low, high, context, eligible, required)
+                         t.category, t.price, t.complement, t.rules, self.k, low, high, context, eligible,
+                         required)
         return Observation(context, eligible, required if self._require else None)
 
     def context(self, state: SessionState) -> FloatArray:
@@ -415,7 +416,8 @@ class World:
         self._check_state(state)
         cross = np.empty((state.n, self.n_items), dtype=np.bool_)
         up = np.empty((state.n, self.n_items), dtype=np.bool_)
-        _kernels.relations(state.anchor, self._tables.items, self._tables.complement, cross, up)
+        t = self._tables
+        _kernels.relations(state.anchor, t.category, t.price, t.complement, cross, up)
         return cross, up
 
     def cross_sell(self, state: SessionState) -> BoolArray:
@@ -453,12 +455,12 @@ class World:
         t = self._tables
         m = rows.shape[0]
         buf = np.empty((m, self.n_items))
-        _kernels.item_logits(rows, state.shopper, state.anchor, t.weight, t.items, t.bias, t.base_bonus,
-                             t.members, t.starts, t.complement, t.rules, buf)
+        _kernels.item_logits(rows, state.shopper, state.anchor, t.weight, t.category, t.price, t.bias,
+                             t.base_bonus, t.members, t.starts, t.complement, t.rules, buf)
         np.exp(buf, out=buf)  # numpy's vectorised exp: ~10x a scalar exp per item
         attraction, value = np.empty((m, self.n_items)), np.empty((m, self.n_items))
         _kernels.item_values(rows, state.profile, state.price_sens, t.profile_price_sens,
-                             t.profile_click_value, t.items, t.rules, buf, attraction, value)
+                             t.profile_click_value, t.items, t.price, t.rules, buf, attraction, value)
         return attraction, value
 
     def _all_rows(self, state: SessionState) -> IntArray:
@@ -510,8 +512,8 @@ class World:
         click, purchase = np.empty((n, k)), np.empty((n, k))
         abandon, expected = np.empty(n), np.empty(n)
         _kernels.slate_terms(s, state.shopper, state.price_sens, state.patience, state.anchor, state.step,
-                             t.items, t.weight_t, t.complement, t.rules, t.exam, click, purchase, abandon,
-                             expected)
+                             t.items, t.category, t.price, t.weight_t, t.complement, t.rules, t.exam, click,
+                             purchase, abandon, expected)
         return click, purchase, abandon, expected
 
     def expected_reward(self, state: SessionState, slate: Any) -> FloatArray:
@@ -620,6 +622,6 @@ class World:
         u = rng.random((n, 2 * k + 2))
         slots, ends = np.empty((n, k), dtype=SLOT), np.empty(n, dtype=END)
         _kernels.step_sessions(s, u, nxt.shopper, nxt.price_sens, nxt.patience, nxt.anchor, nxt.cart,
-                               nxt.cart_value, nxt.step, nxt.alive, t.items, t.weight_t, t.complement,
-                               t.rules, t.exam, slots, ends)
+                               nxt.cart_value, nxt.step, nxt.alive, t.items, t.category, t.price,
+                               t.weight_t, t.complement, t.rules, t.exam, slots, ends)
         return StepOutcome(slots, ends, nxt)

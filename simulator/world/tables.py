@@ -3,12 +3,13 @@
 :func:`build_tables` turns a :class:`~simulator.world.config.WorldConfig` and
 :class:`~simulator.world.params.WorldParams` into a :class:`Tables`: numpy
 structured arrays whose fields the kernels of :mod:`simulator.world._kernels`
-read by name (``items[i].price``, ``rules[0].fatigue``), plus a few plain
+read by name (``items[i].log_price``, ``rules[0].fatigue``), plus a few plain
 arrays laid out for vectorised loops. The record types:
 
-* :data:`ITEM`, one per item: ``bias``, ``price``, ``log_price``,
-  ``rel_log_price`` (minus the catalog's median log price), ``price_z`` (the
-  log price standardised over the catalog), ``category``;
+* :data:`ITEM`, one per item: ``bias``, ``log_price``, ``rel_log_price``
+  (minus the catalog's median log price), ``price_z`` (the log price
+  standardised over the catalog); the items' ``category`` and ``price``, read
+  in every loop over the catalog, are plain contiguous arrays beside it;
 * :data:`RULES`, one record: the response and session settings of the config,
   ``reward_code`` (0 click, 1 purchase, 2 revenue), the candidate rules;
 * :data:`SLOT` and :data:`END`, the outputs of one step, per slot (n, k) and
@@ -32,8 +33,8 @@ BoolArray = npt.NDArray[np.bool_]
 REWARD_CODES = {"click": 0, "purchase": 1, "revenue": 2}
 
 #: One item: what the kernels read of it.
-ITEM = np.dtype([("bias", "f8"), ("price", "f8"), ("log_price", "f8"), ("rel_log_price", "f8"),
-                 ("price_z", "f8"), ("category", "i8")], align=True)
+ITEM = np.dtype([("bias", "f8"), ("log_price", "f8"), ("rel_log_price", "f8"), ("price_z", "f8")],
+                align=True)
 
 #: The response and session settings (one record).
 RULES = np.dtype([("buy_base", "f8"), ("checkout_prob", "f8"), ("abandon_base", "f8"), ("fatigue", "f8"),
@@ -64,6 +65,8 @@ class Tables:
         weight: shape (F, N), attraction weight of each shopper feature on each item.
         weight_t: shape (N, F), the same transposed (one item's weights contiguous).
         bias: shape (N,), the items' attraction biases (contiguous, for vectorised loops).
+        category: shape (N,) int64, each item's category.
+        price: shape (N,), each item's price.
         complement: shape (C, C) bool, ``complement[a, b]``: category b is a cross-sell for category a.
         base_bonus: shape (C, N), the bonus of each item for an anchor of each category, up-sells ignored.
         members: shape (N,) int64, item indices grouped by category.
@@ -84,6 +87,8 @@ class Tables:
     weight: FloatArray
     weight_t: FloatArray
     bias: FloatArray
+    category: IntArray
+    price: FloatArray
     complement: BoolArray
     base_bonus: FloatArray
     members: IntArray
@@ -125,11 +130,9 @@ def build_tables(config: WorldConfig, params: WorldParams) -> Tables:
     category = np.asarray(p.item_category, dtype=np.int64)
     items = np.zeros(n_items, dtype=ITEM)
     items["bias"] = p.item_bias
-    items["price"] = price
     items["log_price"] = log_price
     items["rel_log_price"] = rel_log_price
     items["price_z"] = (log_price - log_price.mean()) / scale
-    items["category"] = category
     rules = np.zeros(1, dtype=RULES)
     for name in ("buy_base", "checkout_prob", "abandon_base", "fatigue", "relevance_weight",
                  "overprice_weight", "cross_bonus", "up_bonus", "other_bonus", "max_steps",
@@ -154,7 +157,7 @@ def build_tables(config: WorldConfig, params: WorldParams) -> Tables:
         items=items, rules=rules, exam=exam,
         slot_order=np.argsort(-exam, kind="stable").astype(np.int64),
         weight=weight, weight_t=np.ascontiguousarray(weight.T), bias=np.ascontiguousarray(items["bias"]),
-        complement=complement,
+        category=category.copy(), price=price.copy(), complement=complement,
         base_bonus=np.ascontiguousarray(np.where(complement[:, category], cfg.cross_bonus, cfg.other_bonus),
                                         dtype=np.float64),
         members=members,
