@@ -66,7 +66,8 @@ def _training_section(report: Report, config: ExperimentConfig, simulate: bool, 
             "Units differ by design: the online table reports reward per session and per decision of each "
             "policy's own sessions (Monte Carlo); the off-policy table reports reward per decision on the "
             "logging policy's decisions (estimand: per decision), which is what a per-decision estimator "
-            "estimates; `compare.estimand = \"session\"` estimates the value per session instead.")
+            "estimates; the config key compare.estimand = \"session\" estimates the value per session "
+            "instead.")
     sec.tables.append(("Training budget per table", pd.DataFrame(rows)))
     return [f"{r['policy']}: {r['online table'] if simulate else r['off-policy table']}" for r in rows]
 
