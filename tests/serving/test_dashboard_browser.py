@@ -119,17 +119,26 @@ def _until(port: int, done: Any, drive: Any, what: str, limit_s: float = 60.0) -
     raise AssertionError(f"the learner did not {what} within {limit_s:g} s: {_report(port)['history']}")
 
 
-def _settled(port: int) -> dict[str, Any]:
-    """The report once the learner has recorded the last sums (two reads with the same stored points)."""
-    previous = None
-    for _ in range(40):
+def _settled(port: int, quiet_s: float = 2.0) -> dict[str, Any]:
+    """The report once the learner has folded in every reward and recorded the last sums.
+
+    Settled: the stored points and every arm's counts stay the same for ``quiet_s`` (several
+    learner passes, which a loaded machine can delay), so the page loaded next shows the same.
+    """
+    def state(doc: dict[str, Any]) -> Any:
+        return doc["series"]["points"][:-1], [(a["decisions"], a["rewards"], a["final"]) for a in doc["arms"]]
+
+    deadline = time.monotonic() + 60.0
+    doc = _report(port)
+    since, seen = time.monotonic(), state(doc)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
         doc = _report(port)
-        points = doc["series"]["points"][:-1]
-        if points == previous:
+        if state(doc) != seen:
+            since, seen = time.monotonic(), state(doc)
+        elif time.monotonic() - since >= quiet_s:
             return doc
-        previous = points
-        time.sleep(0.5)
-    raise AssertionError("the series did not settle")
+    raise AssertionError("the series did not settle within 60 s")
 
 
 def _cells(driver: Any) -> dict[str, list[str]]:
