@@ -9,6 +9,7 @@ from bandits.policies.linear import LinUCB, RidgeEpsilonGreedy
 from bandits.policies.linear_ts import LinearTS, LogisticTS
 from bandits.policies.mf import ImplicitALS
 from bandits.policies.multi_armed import UCB1, EpsilonGreedy, Popularity, Softmax
+from bandits.policies.neural import NeuralLinearTS
 from bandits.policies.rules import AssociationRules
 from bandits.policies.thompson import BernoulliTS
 from bandits.policies.uniform import UniformPolicy
@@ -29,6 +30,7 @@ __all__ = [
     "LinUCB",
     "LinearTS",
     "LogisticTS",
+    "NeuralLinearTS",
     "Popularity",
     "RidgeEpsilonGreedy",
     "Softmax",

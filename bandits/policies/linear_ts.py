@@ -28,7 +28,7 @@ from bandits.policies.ridge import RidgeArms
 from bandits.policy import BoolArray, Feedback, FloatArray, IntArray, register_policy
 
 
-def _normal_sampler(policy: SampledScorePolicy, mean: FloatArray,
+def normal_sampler(policy: SampledScorePolicy, mean: FloatArray,
                     sd: FloatArray) -> Callable[[slice, int], FloatArray]:
     """Draws ``(n_rows, n_draws, n_items)`` of independent ``N(mean, sd^2)`` scores."""
 
@@ -86,7 +86,7 @@ class LinearTS(SampledScorePolicy):
         return ridge.mean(context), self.v * np.sqrt(ridge.variance(context))
 
     def _sampler(self, context: FloatArray) -> Callable[[slice, int], FloatArray]:
-        return _normal_sampler(self, *self._moments(context))
+        return normal_sampler(self, *self._moments(context))
 
     def _max_probabilities(self, context: FloatArray, allowed: BoolArray) -> FloatArray | None:
         return normal_quadrature(*self._moments(context), allowed)
@@ -145,7 +145,7 @@ class LogisticTS(SampledScorePolicy):
         return mean, self.v * np.sqrt(np.maximum(var, 0.0))
 
     def _sampler(self, context: FloatArray) -> Callable[[slice, int], FloatArray]:
-        return _normal_sampler(self, *self._moments(context))
+        return normal_sampler(self, *self._moments(context))
 
     def _max_probabilities(self, context: FloatArray, allowed: BoolArray) -> FloatArray | None:
         return normal_quadrature(*self._moments(context), allowed)
