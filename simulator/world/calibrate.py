@@ -25,7 +25,7 @@ log of the same catalog and compares predicted with logged click rates there.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -76,11 +76,18 @@ class CalibrationRow:
     inside: bool
 
     def to_json(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return {"kind": self.kind, "key": self.key, "shown": self.shown,
-                "logged_rate": self.logged_rate, "logged_low": self.logged_low,
-                "logged_high": self.logged_high, "simulated_rate": self.simulated_rate,
-                "simulated_shown": self.simulated_shown, "inside": self.inside}
+        """Plain-JSON form (every field)."""
+        return asdict(self)
+
+
+def _rate_table(model: str, rows: list[tuple[CalibrationRow | CheckRow, float]]) -> list[str]:
+    """Header and lines of a table of logged click rates (with intervals) beside the ``model``'s rates."""
+    lines = [f"{'kind':<9}{'key':>5}{'shown':>8}  {'logged':>8}  {'95% interval':<19}{model:>10}  inside"]
+    for r, rate in rows:
+        inside = "yes" if r.inside else "NO"
+        lines.append(f"{r.kind:<9}{r.key:>5}{r.shown:>8}  {r.logged_rate:>8.4f}  "
+                     f"[{r.logged_low:.4f}, {r.logged_high:.4f}]  {rate:>9.4f}  {inside}")
+    return lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,12 +194,7 @@ class Calibration:
     def to_text(self) -> str:
         """The table for people."""
         lines = [f"calibration on {self.n_rows:,} impressions ({self.n_clicks:,} clicks)",
-                 f"{'kind':<9}{'key':>5}{'shown':>8}  {'logged':>8}  {'95% interval':<19}"
-                 f"{'simulated':>10}  inside"]
-        for r in self.rows:
-            lines.append(f"{r.kind:<9}{r.key:>5}{r.shown:>8}  {r.logged_rate:>8.4f}  "
-                         f"[{r.logged_low:.4f}, {r.logged_high:.4f}]  {r.simulated_rate:>9.4f}  "
-                         f"{'yes' if r.inside else 'NO'}")
+                 *_rate_table("simulated", [(r, r.simulated_rate) for r in self.rows])]
         if self.held_out is not None:
             lines += ["held-out check (world fitted on the other sessions)", self.held_out.to_text()]
         return "\n".join(lines)
@@ -222,11 +224,8 @@ class CheckRow:
     inside: bool
 
     def to_json(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return {"kind": self.kind, "key": self.key, "shown": self.shown,
-                "logged_rate": self.logged_rate, "logged_low": self.logged_low,
-                "logged_high": self.logged_high, "predicted_rate": self.predicted_rate,
-                "inside": self.inside}
+        """Plain-JSON form (every field)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,13 +256,8 @@ class CrossCheck:
     def to_text(self) -> str:
         """The check for people."""
         lines = [f"cross-policy check on {self.name}",
-                 f"{'kind':<9}{'key':>5}{'shown':>8}  {'logged':>8}  {'95% interval':<19}"
-                 f"{'predicted':>10}  inside"]
-        for r in self.rows:
-            lines.append(f"{r.kind:<9}{r.key:>5}{r.shown:>8}  {r.logged_rate:>8.4f}  "
-                         f"[{r.logged_low:.4f}, {r.logged_high:.4f}]  {r.predicted_rate:>9.4f}  "
-                         f"{'yes' if r.inside else 'NO'}")
-        lines.append(self.log_loss.to_text())
+                 *_rate_table("predicted", [(r, r.predicted_rate) for r in self.rows]),
+                 self.log_loss.to_text()]
         return "\n".join(lines)
 
 
@@ -397,11 +391,12 @@ def calibrate(log: SlateLog, *, ridge: float = 1.0, interaction_ridge: float = 2
         raise WorldError(f"calibrate needs more items than positions + 1, found {log.n_items} items "
                          f"and {log.n_positions} positions.")
     fit_log, held_log = _split(log, holdout, seed)
-    world = _fit(fit_log, ridge, interaction_ridge, seed)
-    _, _, f_pos, f_click, _, n_pos = _impressions(fit_log)
+    fitted = _impressions(fit_log)
+    world = _fit(fit_log, fitted, ridge, interaction_ridge, seed)
+    _, _, f_pos, f_click, _, n_pos = fitted
     baselines = _baselines(f_pos, f_click, n_pos)
     held = None if held_log is None else _score(world, baselines, held_log)
-    _, item, pos, click, weight, _ = _impressions(log)
+    _, item, pos, click, weight, _ = fitted if held_log is None else _impressions(log)
     rows = _table(world, item, pos, click, weight / weight.mean(), n_pos, n_simulated, seed, top_items)
     return Calibration(world, rows, int(click.size), int(click.sum()), baselines, held)
 
@@ -442,14 +437,18 @@ def cross_check(cal: Calibration, other: SlateLog, *, name: str = "the checked l
     return CrossCheck(name, tuple(rows), _score(world, cal.baselines, other))
 
 
-def _fit(log: SlateLog, ridge: float, interaction_ridge: float, seed: int | None) -> World:
-    """The world maximising the propensity-weighted, ridge-penalised likelihood of ``log``."""
-    ctx, item, pos, click, weight, n_pos = _impressions(log)
+def _fit(log: SlateLog, impressions: tuple[FloatArray, IntArray, IntArray, FloatArray, FloatArray, int],
+         ridge: float, interaction_ridge: float, seed: int | None) -> World:
+    """The world maximising the propensity-weighted, ridge-penalised likelihood of ``log``.
+
+    ``impressions`` is ``_impressions(log)``.
+    """
+    ctx, item, pos, click, weight, n_pos = impressions
     weight = weight / weight.mean()
     m, d = ctx.shape
     n_items = log.n_items
     # distinct shoppers: the fitted world's profiles
-    profiles, _, counts = np.unique(ctx, axis=0, return_inverse=True, return_counts=True)
+    profiles, counts = np.unique(ctx, axis=0, return_counts=True)
 
     onehot_t = sparse.csr_matrix((np.ones(m), (item, np.arange(m))), shape=(n_items, m))
 
