@@ -178,20 +178,20 @@ def compare_with_exposure(config: ExperimentConfig, *, n_bootstrap: int = 200, e
     agents = train_agents(config, engine, progress=progress)
     sample = log_with_truth(world, agents, config.compare.logging_policy, config.compare.log_sessions,
                             config.seeds[0])
-    if config.compare.estimand == "session":
-        return _compare_sessions(config, world, agents, sample, n_bootstrap)
-    rows = []
-    exposure = {}
     weights = np.asarray(world.position_bias, dtype=np.float64)
+    exposure = {label: report_from_items(expected_exposure(sample.action_dist[label], weights),
+                                         world.catalog.category, weights, sample.log.n_rounds,
+                                         merit=sample.merit) for label in agents}
+    if config.compare.estimand == "session":
+        rows = _session_rows(config, world, agents, sample, n_bootstrap)
+        return Comparison(pd.DataFrame(rows), exposure, "session", config.compare.truth_sessions)
+    rows = []
     for label in agents:
         truth = float(sample.truth[label].mean())
         results = estimate_all(sample.log, sample.action_dist[label],
                                estimators=config.compare.estimators, n_bootstrap=n_bootstrap,
                                seed=config.seeds[0], derive_slate_inputs=True)
         rows += _rows(label, sample.log, sample.action_dist[label], results, truth)
-        exposure[label] = report_from_items(expected_exposure(sample.action_dist[label], weights),
-                                            world.catalog.category, weights, sample.log.n_rounds,
-                                            merit=sample.merit)
     return Comparison(pd.DataFrame(rows), exposure)
 
 
@@ -206,17 +206,15 @@ def score_sessions(log: SlateLog, action_dist: FloatArray, estimators: Sequence[
                              n_bootstrap=max(n_bootstrap, 2), level=level, seed=seed)
 
 
-def _compare_sessions(config: ExperimentConfig, world: World, agents: dict[str, WorldAgent],
-                      sample: ComparisonLog, n_bootstrap: int) -> Comparison:
+def _session_rows(config: ExperimentConfig, world: World, agents: dict[str, WorldAgent],
+                  sample: ComparisonLog, n_bootstrap: int) -> list[dict[str, Any]]:
     """Per-session estimates of each agent on ``sample``'s log beside its Monte Carlo value per session.
 
     Table rows: ``estimate``, ``low``, ``high``, ``stderr``, ``truth``, ``truth_stderr``,
     ``covered`` (None when the estimate is not supported), ``ess_first``, ``ess_last``,
     ``mean_weight``, ``supported``, ``n_sessions``, ``warnings``.
     """
-    rows = []
-    exposure = {}
-    weights = np.asarray(world.position_bias, dtype=np.float64)
+    rows: list[dict[str, Any]] = []
     n_truth = config.compare.truth_sessions
     for i, (label, agent) in enumerate(agents.items()):
         truth = policy_value(world, agent.sampler(), n_truth, seed=config.seeds[0] + 11 + i).per_session
@@ -228,10 +226,7 @@ def _compare_sessions(config: ExperimentConfig, world: World, agents: dict[str, 
                   "ess_first": est.ess_first, "ess_last": est.ess_last, "mean_weight": est.mean_weight,
                   "supported": est.supported, "n_sessions": est.n_sessions, "warnings": list(est.warnings)}
                  for est in results]
-        exposure[label] = report_from_items(expected_exposure(sample.action_dist[label], weights),
-                                            world.catalog.category, weights, sample.log.n_rounds,
-                                            merit=sample.merit)
-    return Comparison(pd.DataFrame(rows), exposure, "session", n_truth)
+    return rows
 
 
 def _rows(label: str, log: SlateLog, dist: FloatArray, results: list[Any],

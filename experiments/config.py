@@ -251,10 +251,10 @@ def _check_decision_estimators(c: Checker, names: list[Any], source_kind: str | 
 
 def _check_session_estimators(c: Checker, names: list[Any]) -> None:
     """Per-session estimators: known to ``bandits.ope.SESSION_ESTIMATORS``."""
-    bad = [(i, e) for i, e in enumerate(names) if e not in SESSION_ESTIMATORS]
-    for i, e in bad:
-        c.fail(f"compare.estimators[{i}]", f"{e!r} is not an estimator of compare.estimand = 'session'; "
-               f"choose from {list(SESSION_ESTIMATORS)}")
+    for i, e in enumerate(names):
+        if e not in SESSION_ESTIMATORS:
+            c.fail(f"compare.estimators[{i}]", f"{e!r} is not an estimator of compare.estimand = 'session'; "
+                   f"choose from {list(SESSION_ESTIMATORS)}")
 
 
 def _per_position(path: str) -> bool:

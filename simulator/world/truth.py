@@ -109,7 +109,8 @@ def decision_value(world: World, policy: WorldPolicy | PolicyLike | PolicyAgent,
     """
     if isinstance(policy, WorldPolicy):
         return world.expected_reward_dist(state, policy.action_dist(world, state)), True
-    ctx, elig, req = world.context(state), world.eligible(state), world.required(state)
+    seen = world.observe(state)  # context, eligibility and required items in one pass
+    ctx, elig, req = seen.context, seen.eligible, seen.required
     if isinstance(policy, PolicyAgent):
         ctx, policy = policy.context(world, state), policy.policy
     if isinstance(policy, DistPolicyLike):
