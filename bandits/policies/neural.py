@@ -278,8 +278,6 @@ class NeuralLinearTS(SampledScorePolicy):
 
     # ------------------------------------------------------------ persistence
     def _own_shapes(self) -> dict[str, tuple[int, ...]]:
-        import torch
-
         shapes: dict[str, tuple[int, ...]] = {}
         for i, (w, b) in enumerate(self._layers):
             shapes[f"net_w{i}"] = tuple(w.shape)
@@ -287,7 +285,7 @@ class NeuralLinearTS(SampledScorePolicy):
         c, d = self.buffer_capacity, self.dim_context
         shapes.update({"buffer_context": (c, d), "buffer_item": (c,), "buffer_reward": (c,),
                        "buffer_weight": (c,), "counters": (2,),
-                       "torch_rng": tuple(torch.Generator().get_state().shape)})
+                       "torch_rng": tuple(self._gen.get_state().shape)})
         return shapes
 
     def _get_state(self) -> dict[str, np.ndarray[Any, Any]]:
