@@ -238,5 +238,5 @@ def tradeoff(frame: pd.DataFrame, xlabel: str = "exposure Gini", ylabel: str = "
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     _legend_outside(fig, ax)
-    fig.suptitle(title, fontsize=10)
+    ax.set_title(title, fontsize=9)  # over the panel: a figure title would run into the legend
     return fig
